@@ -1,0 +1,35 @@
+/* The Client type: one PGconn, its lock, and the calls that drive it. */
+#ifndef OXPG_CLIENT_H
+#define OXPG_CLIENT_H
+
+#include "oxpg/module.h"
+#include "pythread.h"
+#include <sys/types.h>
+
+#define OXPG_NOTICE_QUEUE 64
+
+typedef struct {
+    PyObject_HEAD
+    OxpgState *st;
+    PGconn *conn;            /* NULL once closed */
+    PyThread_type_lock lock; /* serializes every use of conn */
+    pid_t pid;               /* process that opened conn: a forked child must not touch it */
+    int broken;              /* the connection was lost, not closed by the user */
+    PyObject *host;          /* str, kept for repr after close */
+    PyObject *port;
+    PyObject *dbname;
+    PyObject *user;
+    /* Notices arrive inside libpq (no Python objects there): a bounded ring of
+     * C strings, turned into str only when asked for. */
+    char *notices[OXPG_NOTICE_QUEUE];
+    int notice_head;
+    int notice_count;
+    unsigned long notices_dropped;
+} OxpgClient;
+
+extern PyType_Spec oxpg_client_spec;
+
+/* connect(keywords, values, expand_dbname) -> Client; module-level function. */
+PyObject *oxpg_client_connect(PyObject *module, PyObject *args);
+
+#endif

@@ -1,0 +1,55 @@
+/* The OID-keyed codec table: C function pointers only, so it is shared across
+ * threads and interpreters without locking. */
+#ifndef OXPG_CODECS_H
+#define OXPG_CODECS_H
+
+#include "oxpg/module.h"
+
+/* Binary decoder: bytes of one non-NULL value -> new reference, or NULL with an
+ * exception set. Decoders validate len themselves: the server is not trusted. */
+typedef PyObject *(*oxpg_decode_fn)(OxpgState *st, const char *data, int len);
+
+typedef struct {
+    Oid oid;
+    Oid array_oid;
+    const char *name;
+    oxpg_decode_fn decode_binary;
+} OxpgCodec;
+
+/* NULL when oxpg has no binary decoder for oid. */
+const OxpgCodec *oxpg_codec_lookup(Oid oid);
+
+/* Raise DataError for a value whose binary form has the wrong size or shape. */
+PyObject *oxpg_decode_malformed(OxpgState *st, const char *type_name, int len);
+
+PyObject *oxpg_decode_bool(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_int2(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_int4(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_int8(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_oid(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_float4(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_float8(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_numeric(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_text(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_char(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_bytea(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_date(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_time(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_timetz(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_timestamp(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_timestamptz(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_interval(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_uuid(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_json(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_jsonb(OxpgState *st, const char *data, int len);
+
+/* Encoders used by params.c: write the binary form into out (size given by the
+ * matching OXPG_*_SIZE or computed), return bytes written or -1 with an exception. */
+int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, char **out, int *out_len);
+int oxpg_encode_numeric_from_long(OxpgState *st, PyObject *value, char **out, int *out_len);
+
+/* Days since 0001-01-01 (ordinal 1) <-> civil date, proleptic Gregorian. */
+void oxpg_ordinal_to_ymd(int64_t ordinal, int *year, int *month, int *day);
+int64_t oxpg_ymd_to_ordinal(int year, int month, int day);
+
+#endif

@@ -1,0 +1,31 @@
+/* Built-in type OIDs from PostgreSQL's pg_type.dat (stable across server versions). */
+#ifndef OXPG_PG_OIDS_H
+#define OXPG_PG_OIDS_H
+
+#define OXPG_BOOLOID 16
+#define OXPG_BYTEAOID 17
+#define OXPG_CHAROID 18
+#define OXPG_NAMEOID 19
+#define OXPG_INT8OID 20
+#define OXPG_INT2OID 21
+#define OXPG_INT4OID 23
+#define OXPG_TEXTOID 25
+#define OXPG_OIDOID 26
+#define OXPG_JSONOID 114
+#define OXPG_XMLOID 142
+#define OXPG_FLOAT4OID 700
+#define OXPG_FLOAT8OID 701
+#define OXPG_UNKNOWNOID 705
+#define OXPG_BPCHAROID 1042
+#define OXPG_VARCHAROID 1043
+#define OXPG_DATEOID 1082
+#define OXPG_TIMEOID 1083
+#define OXPG_TIMESTAMPOID 1114
+#define OXPG_TIMESTAMPTZOID 1184
+#define OXPG_INTERVALOID 1186
+#define OXPG_TIMETZOID 1266
+#define OXPG_NUMERICOID 1700
+#define OXPG_UUIDOID 2950
+#define OXPG_JSONBOID 3802
+
+#endif

@@ -1,0 +1,794 @@
+/* The Client type. The only file (with wait.c) that calls blocking libpq functions;
+ * every such call runs with the GIL released and the client's lock held. */
+#include "oxpg/client.h"
+#include "oxpg/codecs.h"
+#include "oxpg/compat.h"
+#include "oxpg/errors.h"
+#include "oxpg/params.h"
+#include "oxpg/result.h"
+#include "oxpg/wait.h"
+
+#include "structmember.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+/* How long a cancelled query may take to finish before the connection is given up. */
+#define DRAIN_SECONDS 5.0
+
+typedef enum { RUN_DICTS, RUN_TUPLES, RUN_EXECUTE } RunMode;
+
+/* ---- locking -------------------------------------------------------------- */
+
+/* Take the client's lock; while another thread holds it, wait with the GIL released
+ * and keep signal handlers running. */
+static int lock_client(OxpgClient *self)
+{
+    if (PyThread_acquire_lock(self->lock, NOWAIT_LOCK))
+        return 0;
+    for (;;) {
+        PyLockStatus got;
+        Py_BEGIN_ALLOW_THREADS
+        got = PyThread_acquire_lock_timed(self->lock, 50000, 0);
+        Py_END_ALLOW_THREADS
+        if (got == PY_LOCK_ACQUIRED)
+            return 0;
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+    }
+}
+
+static void unlock_client(OxpgClient *self)
+{
+    PyThread_release_lock(self->lock);
+}
+
+/* ---- notices ---------------------------------------------------------------- */
+
+/* Runs inside libpq, possibly without the GIL: C data only. The client's lock is
+ * held by the thread that drives libpq, which protects the ring. */
+static void notice_receiver(void *arg, const PGresult *res)
+{
+    OxpgClient *self = arg;
+    const char *msg = PQresultErrorMessage(res);
+    size_t len = strlen(msg);
+    char *copy = PyMem_RawMalloc(len + 1);
+    if (copy == NULL)
+        return;
+    memcpy(copy, msg, len + 1);
+    if (self->notice_count == OXPG_NOTICE_QUEUE) {
+        PyMem_RawFree(self->notices[self->notice_head]);
+        self->notices[self->notice_head] = NULL;
+        self->notice_head = (self->notice_head + 1) % OXPG_NOTICE_QUEUE;
+        self->notice_count--;
+        self->notices_dropped++;
+    }
+    self->notices[(self->notice_head + self->notice_count) % OXPG_NOTICE_QUEUE] = copy;
+    self->notice_count++;
+}
+
+static void clear_notices(OxpgClient *self)
+{
+    for (int i = 0; i < OXPG_NOTICE_QUEUE; i++) {
+        PyMem_RawFree(self->notices[i]);
+        self->notices[i] = NULL;
+    }
+    self->notice_head = 0;
+    self->notice_count = 0;
+}
+
+/* ---- connection state ---------------------------------------------------- */
+
+static int forked(OxpgClient *self)
+{
+    return self->pid != getpid();
+}
+
+/* Close conn. In a forked child, PQfinish would send Terminate on the parent's
+ * session: leave the PGconn alone (the child's copy of the memory is all it costs). */
+static void finish_connection(OxpgClient *self)
+{
+    PGconn *conn = self->conn;
+    self->conn = NULL;
+    if (conn == NULL || forked(self))
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    PQfinish(conn);
+    Py_END_ALLOW_THREADS
+}
+
+/* Must hold the lock. Raises InterfaceError unless conn can be used. */
+static int check_usable(OxpgClient *self)
+{
+    OxpgState *st = self->st;
+    if (self->conn == NULL) {
+        PyErr_SetString(self->broken ? st->OperationalError : st->InterfaceError,
+                        self->broken ? "the connection was lost; open a new Client" : "the Client is closed");
+        return -1;
+    }
+    if (forked(self)) {
+        PyErr_Format(st->InterfaceError,
+                     "this Client was opened in process %ld and cannot be used in process %ld "
+                     "(after fork); open a new Client in this process",
+                     (long)self->pid, (long)getpid());
+        return -1;
+    }
+    return 0;
+}
+
+/* The connection is gone: raise OperationalError with libpq's reason and close. */
+static void connection_lost(OxpgClient *self)
+{
+    if (!PyErr_Occurred())
+        oxpg_raise_conn_error(self->st, self->st->OperationalError, self->conn, "the connection was lost");
+    self->broken = 1;
+    finish_connection(self);
+}
+
+/* ---- running a statement ---------------------------------------------------- */
+
+/* Discard what is left of the current query: results and any COPY data. Signals are
+ * ignored here: the caller already has an exception to raise. Returns -1 when the
+ * connection had to be given up. */
+static int drain(OxpgClient *self, double deadline)
+{
+    PGconn *conn = self->conn;
+    for (;;) {
+        if (oxpg_wait_result_nointr(conn, deadline) != OXPG_WAIT_READY)
+            return -1;
+        PGresult *r = PQgetResult(conn);
+        if (r == NULL)
+            return 0;
+        ExecStatusType status = PQresultStatus(r);
+        PQclear(r);
+        if (status == PGRES_COPY_IN) {
+            if (PQputCopyEnd(conn, "oxpg: query cancelled") < 0)
+                return -1;
+        } else if (status == PGRES_COPY_OUT) {
+            char *buf = NULL;
+            int got;
+            while ((got = PQgetCopyData(conn, &buf, 1)) > 0)
+                PQfreemem(buf);
+            if (got == -2)
+                return -1;
+            if (got == 0 && oxpg_wait_socket(conn, OXPG_WAIT_READ, deadline) == OXPG_WAIT_READY) {
+                if (!PQconsumeInput(conn))
+                    return -1;
+            }
+        }
+        if (PQstatus(conn) == CONNECTION_BAD)
+            return -1;
+    }
+}
+
+/* An exception (e.g. KeyboardInterrupt) is pending mid-query: cancel the query on the
+ * server and drain the connection so the next statement starts clean. */
+static void cancel_and_drain(OxpgClient *self)
+{
+    PyObject *pending = oxpg_err_take();
+    PGcancel *cancel = PQgetCancel(self->conn);
+    if (cancel != NULL) {
+        char errbuf[256];
+        Py_BEGIN_ALLOW_THREADS
+        PQcancel(cancel, errbuf, sizeof(errbuf));
+        PQfreeCancel(cancel);
+        Py_END_ALLOW_THREADS
+    }
+    if (drain(self, oxpg_monotonic() + DRAIN_SECONDS) < 0) {
+        self->broken = 1;
+        finish_connection(self);
+    }
+    oxpg_err_restore(pending);
+}
+
+/* COPY is not available through query()/execute(): end it without losing sync. */
+static int refuse_copy(OxpgClient *self, ExecStatusType status)
+{
+    PGconn *conn = self->conn;
+    if (status == PGRES_COPY_IN)
+        return PQputCopyEnd(conn, "oxpg: COPY FROM STDIN is not supported by query()/execute()") < 0 ? -1 : 0;
+    char *buf = NULL;
+    int got;
+    for (;;) {
+        while ((got = PQgetCopyData(conn, &buf, 1)) > 0)
+            PQfreemem(buf);
+        if (got != 0)
+            return got == -2 ? -1 : 0;
+        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ, -1);
+        if (ws == OXPG_WAIT_ERROR)
+            return -2;
+        if (ws != OXPG_WAIT_READY || !PQconsumeInput(conn))
+            return -1;
+    }
+}
+
+/* Collect every result of the statement just sent; keep the last one. Returns a
+ * PGresult the caller clears, or NULL with an exception set. */
+static PGresult *collect_results(OxpgClient *self)
+{
+    OxpgState *st = self->st;
+    PGconn *conn = self->conn;
+    PGresult *last = NULL;
+    PGresult *error = NULL;
+    int copy_refused = 0;
+    for (;;) {
+        OxpgWaitStatus ws = oxpg_wait_result(conn, -1);
+        if (ws == OXPG_WAIT_ERROR) {
+            cancel_and_drain(self);
+            goto fail;
+        }
+        if (ws != OXPG_WAIT_READY) {
+            connection_lost(self);
+            goto fail;
+        }
+        PGresult *r = PQgetResult(conn);
+        if (r == NULL)
+            break;
+        ExecStatusType status = PQresultStatus(r);
+        if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
+            if (error == NULL)
+                error = r;
+            else
+                PQclear(r);
+        } else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) {
+            PQclear(r);
+            copy_refused = 1;
+            int rc = refuse_copy(self, status);
+            if (rc == -2) {
+                cancel_and_drain(self);
+                goto fail;
+            }
+            if (rc < 0) {
+                connection_lost(self);
+                goto fail;
+            }
+        } else {
+            PQclear(last);
+            last = r;
+        }
+    }
+    if (error != NULL) {
+        int lost = PQstatus(conn) == CONNECTION_BAD;
+        oxpg_raise_result_error(st, error, lost ? st->OperationalError : st->DatabaseError);
+        if (lost)
+            connection_lost(self);
+        goto fail;
+    }
+    if (copy_refused) {
+        PyErr_SetString(st->NotSupportedError, "COPY is not supported by query()/execute() yet");
+        goto fail;
+    }
+    if (last == NULL || PQresultStatus(last) == PGRES_EMPTY_QUERY) {
+        PyErr_SetString(st->ProgrammingError, "empty query: the statement has no SQL command");
+        goto fail;
+    }
+    PQclear(error);
+    return last;
+fail:
+    PQclear(last);
+    PQclear(error);
+    return NULL;
+}
+
+static PGresult *send_and_collect(OxpgClient *self, const char *sql, const OxpgParams *p, int simple)
+{
+    PGconn *conn = self->conn;
+    int sent;
+    Py_BEGIN_ALLOW_THREADS
+    if (simple)
+        sent = PQsendQuery(conn, sql);
+    else
+        sent = PQsendQueryParams(conn, sql, p->count, p->types, p->values, p->lengths, p->formats, 1);
+    Py_END_ALLOW_THREADS
+    if (!sent) {
+        if (PQstatus(conn) == CONNECTION_BAD)
+            connection_lost(self);
+        else
+            oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
+        return NULL;
+    }
+    return collect_results(self);
+}
+
+/* PostgreSQL must keep talking UTF-8 to us: a SET client_encoding is undone. */
+static int check_encoding(OxpgClient *self)
+{
+    static const int utf8 = 6; /* PG_UTF8 in PostgreSQL's encoding enum (stable) */
+    if (PQclientEncoding(self->conn) == utf8)
+        return 0;
+    PGresult *r = send_and_collect(self, "SET client_encoding TO 'UTF8'", NULL, 1);
+    if (r == NULL)
+        return -1;
+    PQclear(r);
+    PyErr_SetString(self->st->InterfaceError,
+                    "client_encoding must stay UTF8 with oxpg; the setting was changed back to UTF8");
+    return -1;
+}
+
+/* Send one "VALUES ($1::text),($2::text),..." batch and keep its result. */
+static int send_text_chunk(OxpgClient *self, char *sql, int n, const Oid *types, const char *const *values,
+                           const int *lengths, const int *formats, OxpgTextForms *text)
+{
+    char *out = sql + sprintf(sql, "VALUES ");
+    for (int i = 0; i < n; i++)
+        out += sprintf(out, i == 0 ? "($%d::text)" : ",($%d::text)", i + 1);
+    PGconn *conn = self->conn;
+    int sent;
+    Py_BEGIN_ALLOW_THREADS
+    sent = PQsendQueryParams(conn, sql, n, types, values, lengths, formats, 0);
+    Py_END_ALLOW_THREADS
+    if (!sent) {
+        connection_lost(self);
+        return -1;
+    }
+    PGresult *chunk = collect_results(self);
+    if (chunk == NULL)
+        return -1;
+    text->chunks[text->count++] = chunk;
+    return 0;
+}
+
+static int undecodable(const PGresult *res, int c)
+{
+    return PQfformat(res, c) == 1 && oxpg_codec_lookup(PQftype(res, c)) == NULL;
+}
+
+/* Values of types oxpg has no binary decoder for (extensions, user types) are sent
+ * back to the server in their binary form and returned as text: the type's own
+ * receive and output functions do the conversion, so any type comes back usable. */
+static int fetch_text_forms(OxpgClient *self, const PGresult *res, OxpgTextForms *text)
+{
+    int nrows = PQntuples(res), ncols = PQnfields(res);
+    long total = 0;
+    for (int c = 0; c < ncols; c++) {
+        for (int r = 0; undecodable(res, c) && r < nrows; r++)
+            total += !PQgetisnull(res, r, c);
+    }
+    if (total == 0)
+        return 0;
+    int nchunks = (int)((total + OXPG_TEXT_CHUNK - 1) / OXPG_TEXT_CHUNK);
+    text->chunks = PyMem_Calloc((size_t)nchunks, sizeof(PGresult *));
+    Oid *types = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(Oid));
+    const char **values = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(char *));
+    int *lengths = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(int));
+    int *formats = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(int));
+    /* At most 20 bytes per "($32767::text)," plus the VALUES keyword. */
+    char *sql = PyMem_Malloc((size_t)OXPG_TEXT_CHUNK * 20 + 16);
+    int rc = -1;
+    if (!text->chunks || !types || !values || !lengths || !formats || !sql) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int n = 0;
+    for (int r = 0; r < nrows; r++) {
+        for (int c = 0; c < ncols; c++) {
+            if (!undecodable(res, c) || PQgetisnull(res, r, c))
+                continue;
+            types[n] = PQftype(res, c);
+            values[n] = PQgetvalue(res, r, c);
+            lengths[n] = PQgetlength(res, r, c);
+            formats[n] = 1;
+            if (++n == OXPG_TEXT_CHUNK) {
+                if (send_text_chunk(self, sql, n, types, values, lengths, formats, text) < 0)
+                    goto done;
+                n = 0;
+            }
+        }
+    }
+    if (n > 0 && send_text_chunk(self, sql, n, types, values, lengths, formats, text) < 0)
+        goto done;
+    rc = 0;
+done:
+    PyMem_Free(types);
+    PyMem_Free((void *)values);
+    PyMem_Free(lengths);
+    PyMem_Free(formats);
+    PyMem_Free(sql);
+    return rc;
+}
+
+static void free_text_forms(OxpgTextForms *text)
+{
+    for (int i = 0; i < text->count; i++)
+        PQclear(text->chunks[i]);
+    PyMem_Free(text->chunks);
+    text->chunks = NULL;
+    text->count = 0;
+}
+
+static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, RunMode mode)
+{
+    OxpgState *st = self->st;
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "missing the SQL statement (first argument)");
+        return NULL;
+    }
+    if (!PyUnicode_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "the SQL statement must be str, not %.200s", Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    Py_ssize_t sql_len;
+    const char *sql = PyUnicode_AsUTF8AndSize(args[0], &sql_len);
+    if (sql == NULL) {
+        oxpg_reraise_as(st->DataError, "SQL statement");
+        return NULL;
+    }
+    /* libpq takes the SQL as a C string: a NUL would run only the part before it. */
+    if (memchr(sql, '\0', (size_t)sql_len) != NULL) {
+        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
+        return NULL;
+    }
+    OxpgParams params;
+    if (oxpg_params_encode(st, &params, args + 1, nargs - 1) < 0)
+        return NULL;
+    /* Without parameters execute() uses the simple protocol, which allows several
+     * statements in one string; query() always uses the extended protocol for
+     * binary results. */
+    int simple = mode == RUN_EXECUTE && nargs == 1;
+
+    PGresult *res = NULL;
+    OxpgTextForms text = {NULL, 0};
+    PyObject *out = NULL;
+    if (lock_client(self) < 0)
+        goto done;
+    if (check_usable(self) == 0 && (res = send_and_collect(self, sql, &params, simple)) != NULL) {
+        if (check_encoding(self) < 0 ||
+            (mode != RUN_EXECUTE && oxpg_result_needs_text(res) && fetch_text_forms(self, res, &text) < 0)) {
+            PQclear(res);
+            res = NULL;
+        }
+    }
+    unlock_client(self);
+    if (res == NULL)
+        goto done;
+    /* Decoding needs no connection: other threads may use the client meanwhile. */
+    if (mode == RUN_EXECUTE)
+        out = oxpg_result_rowcount(res);
+    else
+        out = oxpg_result_rows(st, res, &text, mode == RUN_DICTS);
+done:
+    free_text_forms(&text);
+    PQclear(res);
+    oxpg_params_free(&params);
+    return out;
+}
+
+/* ---- Python methods -------------------------------------------------------- */
+
+PyDoc_STRVAR(query_doc, "query($self, sql, /, *params)\n--\n\n"
+                        "Run one statement with $1, $2, ... bound to params and return its rows\n"
+                        "as a list of dicts (column order kept).");
+
+static PyObject *Client_query(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return run(self, args, nargs, RUN_DICTS);
+}
+
+PyDoc_STRVAR(query_tuples_doc, "query_tuples($self, sql, /, *params)\n--\n\n"
+                               "Like query() but each row is a tuple in column order.");
+
+static PyObject *Client_query_tuples(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return run(self, args, nargs, RUN_TUPLES);
+}
+
+PyDoc_STRVAR(execute_doc, "execute($self, sql, /, *params)\n--\n\n"
+                          "Run a statement and return the number of rows it affected (0 when the\n"
+                          "command reports none). Without params, sql may hold several statements.");
+
+static PyObject *Client_execute(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return run(self, args, nargs, RUN_EXECUTE);
+}
+
+PyDoc_STRVAR(close_doc, "close($self, /)\n--\n\nClose the connection. Calling it again does nothing.");
+
+static PyObject *Client_close(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+{
+    if (lock_client(self) < 0)
+        return NULL;
+    finish_connection(self);
+    unlock_client(self);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(take_notices_doc, "take_notices($self, /)\n--\n\n"
+                               "Return the server notices received since the last call (oldest first)\n"
+                               "and forget them. At most 64 are kept; older ones are dropped.");
+
+static PyObject *Client_take_notices(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+{
+    if (lock_client(self) < 0)
+        return NULL;
+    PyObject *out = PyList_New(0);
+    for (int i = 0; out != NULL && i < self->notice_count; i++) {
+        const char *msg = self->notices[(self->notice_head + i) % OXPG_NOTICE_QUEUE];
+        size_t len = strlen(msg);
+        while (len > 0 && msg[len - 1] == '\n')
+            len--;
+        PyObject *s = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)len, "replace");
+        if (s == NULL || PyList_Append(out, s) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(s);
+    }
+    if (out != NULL)
+        clear_notices(self);
+    unlock_client(self);
+    return out;
+}
+
+static PyObject *Client_enter(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(self);
+}
+
+static PyObject *Client_exit(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    PyObject *r = Client_close(self, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *Client_get_closed(OxpgClient *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->conn == NULL);
+}
+
+static PyObject *Client_get_broken(OxpgClient *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->broken);
+}
+
+/* Read-only facts about an open connection, read under the lock. */
+static PyObject *conn_int(OxpgClient *self, int (*getter)(const PGconn *))
+{
+    if (lock_client(self) < 0)
+        return NULL;
+    PyObject *out = check_usable(self) == 0 ? PyLong_FromLong(getter(self->conn)) : NULL;
+    unlock_client(self);
+    return out;
+}
+
+static PyObject *Client_get_server_version(OxpgClient *self, void *Py_UNUSED(closure))
+{
+    return conn_int(self, PQserverVersion);
+}
+
+static PyObject *Client_get_backend_pid(OxpgClient *self, void *Py_UNUSED(closure))
+{
+    return conn_int(self, PQbackendPID);
+}
+
+static PyObject *Client_repr(OxpgClient *self)
+{
+    return PyUnicode_FromFormat("<oxpg.Client user=%R host=%R port=%R db=%R%s>", self->user, self->host, self->port,
+                                self->dbname, self->conn == NULL ? " closed" : "");
+}
+
+static PyMethodDef client_methods[] = {
+    {"query", (PyCFunction)(void (*)(void))Client_query, METH_FASTCALL, query_doc},
+    {"query_tuples", (PyCFunction)(void (*)(void))Client_query_tuples, METH_FASTCALL, query_tuples_doc},
+    {"execute", (PyCFunction)(void (*)(void))Client_execute, METH_FASTCALL, execute_doc},
+    {"close", (PyCFunction)Client_close, METH_NOARGS, close_doc},
+    {"take_notices", (PyCFunction)Client_take_notices, METH_NOARGS, take_notices_doc},
+    {"__enter__", (PyCFunction)Client_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))Client_exit, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef client_members[] = {
+    {"host", T_OBJECT, offsetof(OxpgClient, host), READONLY, "Server host (or socket directory) connected to."},
+    {"port", T_OBJECT, offsetof(OxpgClient, port), READONLY, "Server port, as libpq reports it (str)."},
+    {"dbname", T_OBJECT, offsetof(OxpgClient, dbname), READONLY, "Database name."},
+    {"user", T_OBJECT, offsetof(OxpgClient, user), READONLY, "User name."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef client_getset[] = {
+    {"closed", (getter)Client_get_closed, NULL, "True once closed or once the connection was lost.", NULL},
+    {"broken", (getter)Client_get_broken, NULL, "True when the connection was lost (not closed by you).", NULL},
+    {"server_version", (getter)Client_get_server_version, NULL, "Server version as an int (e.g. 150004).", NULL},
+    {"backend_pid", (getter)Client_get_backend_pid, NULL, "Process id of the server backend.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static void Client_finalize(OxpgClient *self)
+{
+    if (self->conn == NULL || forked(self))
+        return;
+    PyObject *pending = oxpg_err_take();
+    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed %R: call close() or use 'with'", self) < 0)
+        PyErr_WriteUnraisable((PyObject *)self);
+    /* Nobody else holds a reference, so nobody else holds the lock. */
+    finish_connection(self);
+    oxpg_err_restore(pending);
+}
+
+static int Client_traverse(OxpgClient *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static void Client_dealloc(OxpgClient *self)
+{
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+        return; /* resurrected */
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    finish_connection(self);
+    clear_notices(self);
+    if (self->lock != NULL)
+        PyThread_free_lock(self->lock);
+    Py_CLEAR(self->host);
+    Py_CLEAR(self->port);
+    Py_CLEAR(self->dbname);
+    Py_CLEAR(self->user);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+static PyType_Slot client_slots[] = {
+    {Py_tp_doc, "A connection to PostgreSQL. Create one with oxpg.connect()."},
+    {Py_tp_methods, client_methods},
+    {Py_tp_members, client_members},
+    {Py_tp_getset, client_getset},
+    {Py_tp_repr, Client_repr},
+    {Py_tp_traverse, Client_traverse},
+    {Py_tp_finalize, Client_finalize},
+    {Py_tp_dealloc, Client_dealloc},
+    {0, NULL},
+};
+
+PyType_Spec oxpg_client_spec = {
+    .name = "oxpg.Client",
+    .basicsize = sizeof(OxpgClient),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = client_slots,
+};
+
+/* ---- connect ------------------------------------------------------------------ */
+
+/* The effective connect_timeout (from the arguments, the DSN or PGCONNECT_TIMEOUT):
+ * PQconnectPoll does not enforce it, so we do. Returns seconds, 0 for none. */
+static double connect_timeout(PGconn *conn)
+{
+    double seconds = 0;
+    PQconninfoOption *options = PQconninfo(conn);
+    for (PQconninfoOption *opt = options; opt != NULL && opt->keyword != NULL; opt++) {
+        if (strcmp(opt->keyword, "connect_timeout") == 0 && opt->val != NULL)
+            seconds = atoi(opt->val);
+    }
+    PQconninfoFree(options);
+    /* libpq's own rule: values below 2 seconds mean 2. */
+    return seconds <= 0 ? 0 : (seconds < 2 ? 2 : seconds);
+}
+
+/* Drive PQconnectPoll to completion. Returns 0, or -1 with an exception set. */
+static int complete_connection(OxpgState *st, PGconn *conn)
+{
+    double timeout = connect_timeout(conn);
+    double deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
+    PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+    for (;;) {
+        if (status == PGRES_POLLING_OK)
+            return 0;
+        if (status == PGRES_POLLING_FAILED)
+            return oxpg_raise_conn_error(st, st->OperationalError, conn, "connection failed");
+        int events = status == PGRES_POLLING_READING ? OXPG_WAIT_READ : OXPG_WAIT_WRITE;
+        OxpgWaitStatus ws = oxpg_wait_socket(conn, events, deadline);
+        if (ws == OXPG_WAIT_ERROR)
+            return -1;
+        if (ws == OXPG_WAIT_TIMEOUT) {
+            PyErr_Format(st->OperationalError, "connection timeout expired (connect_timeout=%g s)", timeout);
+            return -1;
+        }
+        /* CONNLOST here just means "no socket yet or it closed": PQconnectPoll tells. */
+        Py_BEGIN_ALLOW_THREADS
+        status = PQconnectPoll(conn);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static PyObject *str_or_empty(const char *s)
+{
+    return PyUnicode_DecodeUTF8(s != NULL ? s : "", s != NULL ? (Py_ssize_t)strlen(s) : 0, "replace");
+}
+
+static const char **string_array(PyObject *seq, Py_ssize_t n)
+{
+    const char **out = PyMem_Calloc((size_t)n + 1, sizeof(char *));
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        const char *s = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
+        if (s == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "connection options must be str");
+            PyMem_Free((void *)out);
+            return NULL;
+        }
+        out[i] = s;
+    }
+    return out;
+}
+
+PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
+{
+    OxpgState *st = PyModule_GetState(module);
+    PyObject *kw_obj, *val_obj;
+    int expand_dbname;
+    if (!PyArg_ParseTuple(args, "OOp:connect", &kw_obj, &val_obj, &expand_dbname))
+        return NULL;
+    PyObject *kw_seq = PySequence_Fast(kw_obj, "keywords must be a sequence");
+    PyObject *val_seq = kw_seq != NULL ? PySequence_Fast(val_obj, "values must be a sequence") : NULL;
+    const char **keywords = NULL, **values = NULL;
+    PGconn *conn = NULL;
+    OxpgClient *self = NULL;
+    if (val_seq == NULL)
+        goto fail;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(kw_seq);
+    if (PySequence_Fast_GET_SIZE(val_seq) != n) {
+        PyErr_SetString(PyExc_ValueError, "keywords and values differ in length");
+        goto fail;
+    }
+    if ((keywords = string_array(kw_seq, n)) == NULL || (values = string_array(val_seq, n)) == NULL)
+        goto fail;
+
+    Py_BEGIN_ALLOW_THREADS
+    conn = PQconnectStartParams(keywords, values, expand_dbname);
+    Py_END_ALLOW_THREADS
+    if (conn == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (PQstatus(conn) == CONNECTION_BAD) {
+        oxpg_raise_conn_error(st, st->OperationalError, conn, "connection failed");
+        goto fail;
+    }
+    if (complete_connection(st, conn) < 0)
+        goto fail;
+    if (PQsetnonblocking(conn, 1) != 0) {
+        oxpg_raise_conn_error(st, st->OperationalError, conn, "cannot switch to non-blocking mode");
+        goto fail;
+    }
+
+    self = (OxpgClient *)st->ClientType->tp_alloc(st->ClientType, 0);
+    if (self == NULL)
+        goto fail;
+    self->st = st;
+    self->pid = getpid();
+    if ((self->lock = PyThread_allocate_lock()) == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if ((self->host = str_or_empty(PQhost(conn))) == NULL || (self->port = str_or_empty(PQport(conn))) == NULL ||
+        (self->dbname = str_or_empty(PQdb(conn))) == NULL || (self->user = str_or_empty(PQuser(conn))) == NULL)
+        goto fail;
+    PQsetNoticeReceiver(conn, notice_receiver, self);
+    self->conn = conn; /* self owns conn from here */
+    conn = NULL;
+    goto done;
+fail:
+    if (conn != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        PQfinish(conn);
+        Py_END_ALLOW_THREADS
+    }
+    Py_CLEAR(self);
+done:
+    PyMem_Free((void *)keywords);
+    PyMem_Free((void *)values);
+    Py_XDECREF(kw_seq);
+    Py_XDECREF(val_seq);
+    return (PyObject *)self;
+}

@@ -1,0 +1,304 @@
+/* oxpg._oxpg: PEP 489 multi-phase init, module state, the PEP 249 exception tree. */
+#include "oxpg/client.h"
+#include "oxpg/errors.h"
+#include "oxpg/module.h"
+
+static PyModuleDef oxpg_module_def;
+
+OxpgState *oxpg_state_from_type(PyTypeObject *type)
+{
+    PyObject *module = PyType_GetModuleByDef(type, &oxpg_module_def);
+    return module == NULL ? NULL : (OxpgState *)PyModule_GetState(module);
+}
+
+static OxpgState *module_state(PyObject *module)
+{
+    return (OxpgState *)PyModule_GetState(module);
+}
+
+/* Attributes every oxpg exception has, None unless the server sent them. */
+static const char *const diagnostic_attrs[] = {
+    "sqlstate", "severity", "detail", "hint", "position", "context",
+    "schema_name", "table_name", "column_name", "constraint_name", NULL,
+};
+
+static PyObject *new_exception(PyObject *module, const char *name, PyObject *base, const char *doc)
+{
+    PyObject *dict = PyDict_New();
+    PyObject *exc = NULL;
+    if (dict == NULL)
+        goto done;
+    for (const char *const *attr = diagnostic_attrs; *attr != NULL; attr++) {
+        if (PyDict_SetItemString(dict, *attr, Py_None) < 0)
+            goto done;
+    }
+    char qualified[64];
+    PyOS_snprintf(qualified, sizeof(qualified), "oxpg.%s", name);
+    exc = PyErr_NewExceptionWithDoc(qualified, doc, base, dict);
+    if (exc != NULL && PyModule_AddObjectRef(module, name, exc) < 0)
+        Py_CLEAR(exc);
+done:
+    Py_XDECREF(dict);
+    return exc;
+}
+
+static int add_exceptions(PyObject *module, OxpgState *st)
+{
+#define OXPG_EXC(field, name, base, doc)                           \
+    do {                                                           \
+        st->field = new_exception(module, name, base, doc);        \
+        if (st->field == NULL)                                     \
+            return -1;                                             \
+    } while (0)
+    OXPG_EXC(Warning, "Warning", PyExc_Exception, "Important warnings (PEP 249).");
+    OXPG_EXC(Error, "Error", PyExc_Exception, "Base class of every oxpg error (PEP 249).");
+    OXPG_EXC(InterfaceError, "InterfaceError", st->Error,
+             "Misuse of the client or a client-side failure, not the database's.");
+    OXPG_EXC(DatabaseError, "DatabaseError", st->Error, "An error reported by or about the database.");
+    OXPG_EXC(DataError, "DataError", st->DatabaseError,
+             "A value that cannot be sent, stored or represented (SQLSTATE class 22).");
+    OXPG_EXC(OperationalError, "OperationalError", st->DatabaseError,
+             "Connection, resource or server-operation failures (08, 53, 57, ...).");
+    OXPG_EXC(IntegrityError, "IntegrityError", st->DatabaseError, "Constraint violations (SQLSTATE class 23).");
+    OXPG_EXC(InternalError, "InternalError", st->DatabaseError, "Internal server errors (SQLSTATE class XX).");
+    OXPG_EXC(ProgrammingError, "ProgrammingError", st->DatabaseError,
+             "SQL syntax errors, missing objects, wrong parameter counts (42, ...).");
+    OXPG_EXC(NotSupportedError, "NotSupportedError", st->DatabaseError,
+             "A feature the server or oxpg does not support (SQLSTATE class 0A).");
+#undef OXPG_EXC
+    return 0;
+}
+
+static PyObject *import_attr(const char *module_name, const char *attr)
+{
+    PyObject *mod = PyImport_ImportModule(module_name);
+    if (mod == NULL)
+        return NULL;
+    PyObject *value = PyObject_GetAttrString(mod, attr);
+    Py_DECREF(mod);
+    return value;
+}
+
+static int import_dependencies(OxpgState *st)
+{
+    st->datetime_api = (PyDateTime_CAPI *)PyCapsule_Import(PyDateTime_CAPSULE_NAME, 0);
+    if (st->datetime_api == NULL)
+        return -1;
+    st->utc = Py_NewRef(st->datetime_api->TimeZone_UTC);
+    if ((st->decimal_type = import_attr("decimal", "Decimal")) == NULL)
+        return -1;
+    if ((st->uuid_type = import_attr("uuid", "UUID")) == NULL)
+        return -1;
+    if ((st->json_loads = import_attr("json", "loads")) == NULL)
+        return -1;
+    if ((st->json_dumps = import_attr("json", "dumps")) == NULL)
+        return -1;
+    if ((st->str_utcoffset = PyUnicode_InternFromString("utcoffset")) == NULL)
+        return -1;
+    if ((st->str_as_tuple = PyUnicode_InternFromString("as_tuple")) == NULL)
+        return -1;
+    if ((st->str_bytes = PyUnicode_InternFromString("bytes")) == NULL)
+        return -1;
+    return 0;
+}
+
+PyDoc_STRVAR(register_sqlstates_doc,
+             "register_sqlstates(mapping, /)\n--\n\n"
+             "Install the SQLSTATE -> exception class mapping (5-character codes and\n"
+             "2-character classes). Called once by oxpg.errors.");
+
+static PyObject *register_sqlstates(PyObject *module, PyObject *mapping)
+{
+    if (!PyDict_Check(mapping)) {
+        PyErr_SetString(PyExc_TypeError, "register_sqlstates() expects a dict");
+        return NULL;
+    }
+    OxpgState *st = module_state(module);
+    Py_XSETREF(st->sqlstate_map, PyDict_Copy(mapping));
+    if (st->sqlstate_map == NULL)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(conninfo_parse_doc,
+             "conninfo_parse(dsn, /)\n--\n\n"
+             "Parse a libpq connection string or URI into a list of (keyword, value)\n"
+             "pairs for the options it sets. Raises InterfaceError when libpq rejects it.");
+
+static PyObject *conninfo_parse(PyObject *module, PyObject *arg)
+{
+    OxpgState *st = module_state(module);
+    const char *dsn = PyUnicode_AsUTF8(arg);
+    if (dsn == NULL)
+        return NULL;
+    char *errmsg = NULL;
+    PQconninfoOption *options = PQconninfoParse(dsn, &errmsg);
+    PyObject *result = NULL;
+    if (options == NULL) {
+        if (errmsg != NULL) {
+            PyObject *msg = PyUnicode_DecodeUTF8(errmsg, (Py_ssize_t)strcspn(errmsg, "\n"), "replace");
+            if (msg != NULL) {
+                PyErr_Format(st->InterfaceError, "invalid connection string: %U", msg);
+                Py_DECREF(msg);
+            }
+        } else {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    if ((result = PyList_New(0)) == NULL)
+        goto done;
+    for (PQconninfoOption *opt = options; opt->keyword != NULL; opt++) {
+        if (opt->val == NULL)
+            continue;
+        PyObject *pair = Py_BuildValue("(ss)", opt->keyword, opt->val);
+        if (pair == NULL || PyList_Append(result, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_CLEAR(result);
+            goto done;
+        }
+        Py_DECREF(pair);
+    }
+done:
+    PQfreemem(errmsg);
+    PQconninfoFree(options);
+    return result;
+}
+
+PyDoc_STRVAR(conninfo_keywords_doc,
+             "conninfo_keywords()\n--\n\n"
+             "The connection option names the linked libpq accepts.");
+
+static PyObject *conninfo_keywords(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    PQconninfoOption *defaults = PQconndefaults();
+    if (defaults == NULL)
+        return PyErr_NoMemory();
+    PyObject *result = PyFrozenSet_New(NULL);
+    for (PQconninfoOption *opt = defaults; result != NULL && opt->keyword != NULL; opt++) {
+        PyObject *name = PyUnicode_FromString(opt->keyword);
+        if (name == NULL || PySet_Add(result, name) < 0)
+            Py_CLEAR(result);
+        Py_XDECREF(name);
+    }
+    PQconninfoFree(defaults);
+    return result;
+}
+
+PyDoc_STRVAR(libpq_version_doc,
+             "libpq_version()\n--\n\n"
+             "The linked libpq's version as an int, e.g. 150020 for 15.20.");
+
+static PyObject *libpq_version(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    return PyLong_FromLong(PQlibVersion());
+}
+
+PyDoc_STRVAR(connect_doc,
+             "connect(keywords, values, expand_dbname, /)\n--\n\n"
+             "Open a connection with PQconnectStartParams. Use oxpg.connect() instead.");
+
+static PyMethodDef module_methods[] = {
+    {"connect", oxpg_client_connect, METH_VARARGS, connect_doc},
+    {"register_sqlstates", register_sqlstates, METH_O, register_sqlstates_doc},
+    {"conninfo_parse", conninfo_parse, METH_O, conninfo_parse_doc},
+    {"conninfo_keywords", conninfo_keywords, METH_NOARGS, conninfo_keywords_doc},
+    {"libpq_version", libpq_version, METH_NOARGS, libpq_version_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static int module_exec(PyObject *module)
+{
+    OxpgState *st = module_state(module);
+    if (add_exceptions(module, st) < 0)
+        return -1;
+    if (import_dependencies(st) < 0)
+        return -1;
+    st->ClientType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &oxpg_client_spec, NULL);
+    if (st->ClientType == NULL)
+        return -1;
+    if (PyModule_AddObjectRef(module, "Client", (PyObject *)st->ClientType) < 0)
+        return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    OxpgState *st = module_state(module);
+    Py_VISIT(st->ClientType);
+    Py_VISIT(st->Warning);
+    Py_VISIT(st->Error);
+    Py_VISIT(st->InterfaceError);
+    Py_VISIT(st->DatabaseError);
+    Py_VISIT(st->DataError);
+    Py_VISIT(st->OperationalError);
+    Py_VISIT(st->IntegrityError);
+    Py_VISIT(st->InternalError);
+    Py_VISIT(st->ProgrammingError);
+    Py_VISIT(st->NotSupportedError);
+    Py_VISIT(st->sqlstate_map);
+    Py_VISIT(st->utc);
+    Py_VISIT(st->decimal_type);
+    Py_VISIT(st->uuid_type);
+    Py_VISIT(st->json_loads);
+    Py_VISIT(st->json_dumps);
+    return 0;
+}
+
+static int module_clear(PyObject *module)
+{
+    OxpgState *st = module_state(module);
+    Py_CLEAR(st->ClientType);
+    Py_CLEAR(st->Warning);
+    Py_CLEAR(st->Error);
+    Py_CLEAR(st->InterfaceError);
+    Py_CLEAR(st->DatabaseError);
+    Py_CLEAR(st->DataError);
+    Py_CLEAR(st->OperationalError);
+    Py_CLEAR(st->IntegrityError);
+    Py_CLEAR(st->InternalError);
+    Py_CLEAR(st->ProgrammingError);
+    Py_CLEAR(st->NotSupportedError);
+    Py_CLEAR(st->sqlstate_map);
+    Py_CLEAR(st->utc);
+    Py_CLEAR(st->decimal_type);
+    Py_CLEAR(st->uuid_type);
+    Py_CLEAR(st->json_loads);
+    Py_CLEAR(st->json_dumps);
+    Py_CLEAR(st->str_utcoffset);
+    Py_CLEAR(st->str_as_tuple);
+    Py_CLEAR(st->str_bytes);
+    return 0;
+}
+
+static void module_free(void *module)
+{
+    module_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static PyModuleDef oxpg_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "oxpg._oxpg",
+    .m_doc = "oxpg's C core: libpq connections, parameter encoding and result decoding.",
+    .m_size = sizeof(OxpgState),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__oxpg(void)
+{
+    return PyModuleDef_Init(&oxpg_module_def);
+}

@@ -1,0 +1,108 @@
+/* Waiting on the socket with the GIL released, in short poll() slices, so signal
+ * handlers (Ctrl-C) run promptly and a stuck server never hangs the interpreter. */
+#include "oxpg/wait.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <time.h>
+
+/* Longest time we stay in poll() without looking at signals. Signals delivered to
+ * this thread interrupt poll() at once (EINTR); the slice bounds the delay when the
+ * signal lands on another thread. */
+#define SLICE_MS 50
+
+double oxpg_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int slice_ms(double deadline)
+{
+    if (deadline < 0)
+        return SLICE_MS;
+    double left_ms = (deadline - oxpg_monotonic()) * 1000.0;
+    if (left_ms <= 0)
+        return 0;
+    return left_ms < SLICE_MS ? (int)left_ms + 1 : SLICE_MS;
+}
+
+/* One poll() with the GIL released. Returns 1 ready, 0 not yet, -1 socket gone. */
+static int poll_once(int fd, int events, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = 0, .revents = 0};
+    if (events & OXPG_WAIT_READ)
+        pfd.events |= POLLIN;
+    if (events & OXPG_WAIT_WRITE)
+        pfd.events |= POLLOUT;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = poll(&pfd, 1, timeout_ms);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return errno == EINTR ? 0 : -1;
+    /* Error or hang-up conditions count as ready: libpq's next call reports them. */
+    return rc > 0 ? 1 : 0;
+}
+
+static OxpgWaitStatus wait_socket(PGconn *conn, int events, double deadline, int check_signals)
+{
+    int fd = PQsocket(conn);
+    if (fd < 0)
+        return OXPG_WAIT_CONNLOST;
+    for (;;) {
+        int ready = poll_once(fd, events, slice_ms(deadline));
+        if (ready != 0)
+            return ready > 0 ? OXPG_WAIT_READY : OXPG_WAIT_CONNLOST;
+        if (check_signals && PyErr_CheckSignals() < 0)
+            return OXPG_WAIT_ERROR;
+        if (deadline >= 0 && oxpg_monotonic() >= deadline)
+            return OXPG_WAIT_TIMEOUT;
+    }
+}
+
+OxpgWaitStatus oxpg_wait_socket(PGconn *conn, int events, double deadline)
+{
+    return wait_socket(conn, events, deadline, 1);
+}
+
+static OxpgWaitStatus wait_result(PGconn *conn, double deadline, int check_signals)
+{
+    /* Non-blocking mode: the query may still sit in libpq's output buffer. */
+    for (;;) {
+        int flushed = PQflush(conn);
+        if (flushed < 0)
+            return OXPG_WAIT_CONNLOST;
+        if (flushed == 0)
+            break;
+        /* Reading too: the server may be waiting for us to drain its output. */
+        OxpgWaitStatus ws = wait_socket(conn, OXPG_WAIT_READ | OXPG_WAIT_WRITE, deadline, check_signals);
+        if (ws != OXPG_WAIT_READY)
+            return ws;
+        if (!PQconsumeInput(conn))
+            return OXPG_WAIT_CONNLOST;
+    }
+    while (PQisBusy(conn)) {
+        OxpgWaitStatus ws = wait_socket(conn, OXPG_WAIT_READ, deadline, check_signals);
+        if (ws != OXPG_WAIT_READY)
+            return ws;
+        int consumed;
+        Py_BEGIN_ALLOW_THREADS
+        consumed = PQconsumeInput(conn);
+        Py_END_ALLOW_THREADS
+        if (!consumed)
+            return OXPG_WAIT_CONNLOST;
+    }
+    return OXPG_WAIT_READY;
+}
+
+OxpgWaitStatus oxpg_wait_result(PGconn *conn, double deadline)
+{
+    return wait_result(conn, deadline, 1);
+}
+
+OxpgWaitStatus oxpg_wait_result_nointr(PGconn *conn, double deadline)
+{
+    return wait_result(conn, deadline, 0);
+}

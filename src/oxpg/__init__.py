@@ -1,0 +1,56 @@
+"""oxpg: a fast PostgreSQL client for Python, in C over libpq.
+
+    import oxpg
+    client = oxpg.connect("postgresql://user:pw@localhost:5432/mydb")
+    rows = client.query("SELECT id, username FROM users WHERE id = $1", 1)
+    n = client.execute("UPDATE users SET active = $1 WHERE id = $2", True, 1)
+"""
+
+from __future__ import annotations
+
+from . import _oxpg
+from ._connect import connect
+from ._oxpg import (
+    Client,
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,
+)
+from . import errors  # registers the SQLSTATE classes with the C core
+
+__version__ = "0.1.0"
+
+# PEP 249 module globals: parameters are numbered ($1, $2, ...), connections may be
+# shared between threads (calls are serialized by a per-client lock).
+apilevel = "2.0"
+threadsafety = 2
+paramstyle = "numeric_dollar"
+
+__all__ = [
+    "Client",
+    "DataError",
+    "DatabaseError",
+    "Error",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
+    "Warning",
+    "connect",
+    "errors",
+    "libpq_version",
+]
+
+
+def libpq_version() -> int:
+    """Version of the linked libpq, e.g. 150020 for 15.20."""
+    return _oxpg.libpq_version()

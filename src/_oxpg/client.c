@@ -97,20 +97,26 @@ static void finish_connection(OxpgClient *self)
     Py_END_ALLOW_THREADS
 }
 
-/* Must hold the lock. Raises InterfaceError unless conn can be used. */
+/* Checked before taking the lock: a fork copies the lock in whatever state another
+ * thread of the parent had it, so a child must never wait for it. */
+static int check_same_process(OxpgClient *self)
+{
+    if (!forked(self))
+        return 0;
+    PyErr_Format(self->st->InterfaceError,
+                 "this Client was opened in process %ld and cannot be used in process %ld "
+                 "(after fork); open a new Client in this process",
+                 (long)self->pid, (long)getpid());
+    return -1;
+}
+
+/* Must hold the lock. Raises unless conn can be used. */
 static int check_usable(OxpgClient *self)
 {
     OxpgState *st = self->st;
     if (self->conn == NULL) {
         PyErr_SetString(self->broken ? st->OperationalError : st->InterfaceError,
                         self->broken ? "the connection was lost; open a new Client" : "the Client is closed");
-        return -1;
-    }
-    if (forked(self)) {
-        PyErr_Format(st->InterfaceError,
-                     "this Client was opened in process %ld and cannot be used in process %ld "
-                     "(after fork); open a new Client in this process",
-                     (long)self->pid, (long)getpid());
         return -1;
     }
     return 0;
@@ -418,6 +424,8 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
         PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
         return NULL;
     }
+    if (check_same_process(self) < 0)
+        return NULL;
     OxpgParams params;
     if (oxpg_params_encode(st, &params, args + 1, nargs - 1) < 0)
         return NULL;
@@ -485,6 +493,11 @@ PyDoc_STRVAR(close_doc, "close($self, /)\n--\n\nClose the connection. Calling it
 
 static PyObject *Client_close(OxpgClient *self, PyObject *Py_UNUSED(ignored))
 {
+    if (forked(self)) {
+        /* Not ours to close: forget it without touching the parent's session. */
+        self->conn = NULL;
+        Py_RETURN_NONE;
+    }
     if (lock_client(self) < 0)
         return NULL;
     finish_connection(self);
@@ -498,7 +511,7 @@ PyDoc_STRVAR(take_notices_doc, "take_notices($self, /)\n--\n\n"
 
 static PyObject *Client_take_notices(OxpgClient *self, PyObject *Py_UNUSED(ignored))
 {
-    if (lock_client(self) < 0)
+    if (check_same_process(self) < 0 || lock_client(self) < 0)
         return NULL;
     PyObject *out = PyList_New(0);
     for (int i = 0; out != NULL && i < self->notice_count; i++) {
@@ -546,7 +559,7 @@ static PyObject *Client_get_broken(OxpgClient *self, void *Py_UNUSED(closure))
 /* Read-only facts about an open connection, read under the lock. */
 static PyObject *conn_int(OxpgClient *self, int (*getter)(const PGconn *))
 {
-    if (lock_client(self) < 0)
+    if (check_same_process(self) < 0 || lock_client(self) < 0)
         return NULL;
     PyObject *out = check_usable(self) == 0 ? PyLong_FromLong(getter(self->conn)) : NULL;
     unlock_client(self);

@@ -18,6 +18,9 @@ PyObject *oxpg_decode_char(OxpgState *st, const char *data, int len)
 {
     if (OXPG_UNLIKELY(len > 1))
         return oxpg_decode_malformed(st, "\"char\"", len);
-    /* "char" is one raw byte; Latin-1 maps each byte to one code point losslessly. */
+    /* The empty "char" is stored as a zero byte; PostgreSQL prints it as ''. */
+    if (len == 0 || data[0] == '\0')
+        return PyUnicode_FromStringAndSize("", 0);
+    /* Otherwise one raw byte; Latin-1 maps each byte to one code point losslessly. */
     return PyUnicode_DecodeLatin1(data, len, NULL);
 }

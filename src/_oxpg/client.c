@@ -253,15 +253,17 @@ static PGresult *collect_results(OxpgClient *self)
             last = r;
         }
     }
+    /* Our own refusal explains a COPY FROM STDIN's error (the server reports the
+     * CopyFail we sent as 57014), so it goes first. */
+    if (copy_refused && PQstatus(conn) != CONNECTION_BAD) {
+        PyErr_SetString(st->NotSupportedError, "COPY is not supported by query()/execute() yet");
+        goto fail;
+    }
     if (error != NULL) {
         int lost = PQstatus(conn) == CONNECTION_BAD;
         oxpg_raise_result_error(st, error, lost ? st->OperationalError : st->DatabaseError);
         if (lost)
             connection_lost(self);
-        goto fail;
-    }
-    if (copy_refused) {
-        PyErr_SetString(st->NotSupportedError, "COPY is not supported by query()/execute() yet");
         goto fail;
     }
     if (last == NULL || PQresultStatus(last) == PGRES_EMPTY_QUERY) {
@@ -699,7 +701,9 @@ static int complete_connection(OxpgState *st, PGconn *conn)
         if (ws == OXPG_WAIT_ERROR)
             return -1;
         if (ws == OXPG_WAIT_TIMEOUT) {
-            PyErr_Format(st->OperationalError, "connection timeout expired (connect_timeout=%g s)", timeout);
+            char message[80];
+            PyOS_snprintf(message, sizeof(message), "connection timeout expired (connect_timeout=%d s)", (int)timeout);
+            PyErr_SetString(st->OperationalError, message);
             return -1;
         }
         /* CONNLOST here just means "no socket yet or it closed": PQconnectPoll tells. */
@@ -765,7 +769,10 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
         goto fail;
     }
     if (PQstatus(conn) == CONNECTION_BAD) {
-        oxpg_raise_conn_error(st, st->OperationalError, conn, "connection failed");
+        /* Failing before any network activity means libpq rejected an option value
+         * (sslmode=bogus): retrying cannot help, so it is the caller's error. */
+        int rejected = strncmp(PQerrorMessage(conn), "invalid ", 8) == 0;
+        oxpg_raise_conn_error(st, rejected ? st->InterfaceError : st->OperationalError, conn, "connection failed");
         goto fail;
     }
     if (complete_connection(st, conn) < 0)

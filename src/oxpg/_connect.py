@@ -6,15 +6,31 @@ Values are never pasted into a conninfo string, so a password such as
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 
 from . import _oxpg
-from ._oxpg import Client, InterfaceError
+from ._oxpg import Client, InterfaceError, OperationalError
 
 # Where a password can hide in a DSN, for scrubbing libpq's parse errors.
-_URI_PASSWORD = re.compile(r"://[^:/@?#]*:([^@/?#]*)@")
+# libpq's URI userinfo runs to the first "@", so '?' and '#' may be in a password.
+_URI_PASSWORD = re.compile(r"://[^:/@]*:([^@/]*)@")
 _KV_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
+class _Default:
+    """Marks port/db as not given, so libpq's PGPORT/PGDATABASE can apply."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+_DEFAULT_PORT = _Default("5432")
+_DEFAULT_DB = _Default("'postgres'")
 
 
 def connect(
@@ -23,18 +39,18 @@ def connect(
     host: str | None = None,
     user: str | None = None,
     password: str | None = None,
-    port: int | str = 5432,
-    db: str = "postgres",
+    port: int | str = _DEFAULT_PORT,  # type: ignore[assignment]
+    db: str = _DEFAULT_DB,  # type: ignore[assignment]
     **libpq_options: str | int | float,
 ) -> Client:
     """connect(dsn=None, *, host=None, user=None, password=None, port=5432, db="postgres", **libpq_options)
 
     Open a connection. Either a DSN (``postgresql://user:pw@host:5432/db`` URI or
     ``key=value`` string) or the host/user/password/port/db keywords; with neither,
-    libpq's environment (PGHOST, PGUSER, PGPASSWORD, PGDATABASE, ...) and defaults
-    apply. Any other keyword (sslmode, connect_timeout, application_name, options,
-    ...) goes to libpq as is. Raises InterfaceError for a bad DSN or option and
-    OperationalError when the server cannot be reached or refuses the login.
+    libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, ...) and
+    defaults apply. Any other keyword (sslmode, connect_timeout, application_name,
+    options, ...) goes to libpq as is. Raises InterfaceError for a bad DSN or option
+    and OperationalError when the server cannot be reached or refuses the login.
     """
     if dsn is not None and (host is not None or user is not None or password is not None):
         raise InterfaceError("give either a DSN or host/user/password keywords, not both")
@@ -51,21 +67,24 @@ def connect(
         keywords.append(key)
         values.append(text)
 
+    explicit_port = not isinstance(port, _Default)
+    explicit_db = not isinstance(db, _Default)
     if dsn is not None:
-        _check_dsn(dsn)
+        dsn_options = dict(_check_dsn(dsn))
         # With expand_dbname, libpq parses the dbname entry as a full connection string.
         add("dbname", dsn)
     else:
-        if host is not None:
-            add("host", host)
-        if user is not None:
-            add("user", user)
-        if password is not None:
-            add("password", password)
-        if port is not None:
-            add("port", port)
-        if db is not None:
-            add("dbname", db)
+        dsn_options = {}
+        # The documented defaults (port 5432, db "postgres") apply with the keyword
+        # form; with no keywords at all, libpq's environment decides.
+        keyword_form = host is not None or user is not None or password is not None
+        for key, value in (("host", host), ("user", user), ("password", password)):
+            if value is not None:
+                add(key, value)
+        if explicit_port or keyword_form:
+            add("port", port if explicit_port else 5432)
+        if explicit_db or keyword_form:
+            add("dbname", db if explicit_db else "postgres")
 
     _check_options(libpq_options)
     for key, value in libpq_options.items():
@@ -73,10 +92,50 @@ def connect(
     # Entries after dbname override what the DSN set: oxpg decodes text as UTF-8.
     add("client_encoding", "UTF8")
 
-    return _oxpg.connect(keywords, values, dsn is not None)
+    effective = {**dsn_options, **dict(zip(keywords, values))}
+    attempts = _per_host_attempts(effective)
+    if len(attempts) <= 1:
+        return _oxpg.connect(keywords, values, dsn is not None)
+    return _connect_each(keywords, values, dsn is not None, attempts)
 
 
-def _check_dsn(dsn: str) -> None:
+def _per_host_attempts(options: dict[str, str]) -> list[tuple[str, str]]:
+    """(host, port) pairs to try one by one, when connect_timeout is set.
+
+    libpq applies connect_timeout per host, but its non-blocking connect (which oxpg
+    uses to stay interruptible) cannot be told to give up on one host and move on;
+    so with several hosts and a timeout, oxpg tries them itself, each with the full
+    timeout. Without a timeout, libpq walks the list on its own.
+    """
+    timeout = options.get("connect_timeout", os.environ.get("PGCONNECT_TIMEOUT", ""))
+    hosts = options.get("host", os.environ.get("PGHOST", ""))
+    if not timeout.strip().lstrip("-").isdigit() or int(timeout) <= 0 or "," not in hosts:
+        return []
+    if "hostaddr" in options or "PGHOSTADDR" in os.environ:
+        return []
+    host_list = hosts.split(",")
+    ports = options.get("port", os.environ.get("PGPORT", "")).split(",")
+    if len(ports) == 1:
+        ports = ports * len(host_list)
+    if len(ports) != len(host_list):
+        return []  # libpq will report the mismatch itself
+    return list(zip(host_list, ports))
+
+
+def _connect_each(
+    keywords: list[str], values: list[str], expand_dbname: bool, attempts: list[tuple[str, str]]
+) -> Client:
+    failures: list[str] = []
+    for host, port in attempts:
+        try:
+            # Later entries override earlier ones (and the DSN's).
+            return _oxpg.connect([*keywords, "host", "port"], [*values, host, port], expand_dbname)
+        except OperationalError as exc:
+            failures.append(f"{host}:{port or 'default port'}: {exc}")
+    raise OperationalError("could not connect to any host:\n" + "\n".join(failures))
+
+
+def _check_dsn(dsn: str) -> list[tuple[str, str]]:
     try:
         pairs = _oxpg.conninfo_parse(dsn)
     except InterfaceError as exc:
@@ -84,6 +143,7 @@ def _check_dsn(dsn: str) -> None:
     for key, value in pairs:
         if key == "client_encoding" and value.upper().replace("-", "") not in ("UTF8", "UNICODE"):
             raise InterfaceError("oxpg requires client_encoding UTF8")
+    return pairs
 
 
 def _check_options(options: dict[str, object]) -> None:

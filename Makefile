@@ -1,0 +1,54 @@
+# The README's commands: `make demo` and `make test`. Both bootstrap the machine first
+# (scripts/bootstrap.sh: system packages when missing, .venv with the dev requirements).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+# Installed once (metadata + a .pth pointing at src/); later builds only recompile.
+EDITABLE_STAMP := $(VENV)/.oxpg-editable.stamp
+# The peers bench/ compares against; only `make bench` needs them.
+BENCH_STAMP := $(VENV)/.oxpg-bench-requirements.stamp
+
+.PHONY: all bootstrap build demo test bench clean distclean
+
+all: build
+
+bootstrap:
+	@PYTHON="$(PYTHON)" bash scripts/bootstrap.sh
+
+$(EDITABLE_STAMP): pyproject.toml setup.py
+	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e .
+	@touch $@
+
+# `pip install -e .` compiles everything in a temporary directory on every run, so
+# rebuilds go through build_ext --inplace instead: it keeps objects in build/temp.*
+# and recompiles only what changed (see BuildExtIncremental in setup.py). The module
+# lands in src/oxpg/, which the editable install's .pth file puts on sys.path.
+build: bootstrap
+	@$(MAKE) --no-print-directory -s $(EDITABLE_STAMP)
+	$(PY) setup.py -q build_ext --inplace
+
+demo: build
+	$(PY) examples/quickstart.py
+
+# -Werror here (and so in CI): warnings are bugs in this code base.
+test: export OXPG_WERROR := 1
+test: build
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+$(BENCH_STAMP): bench/requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt
+	@touch $@
+
+bench: build
+	@$(MAKE) --no-print-directory -s $(BENCH_STAMP)
+	$(PY) bench/run.py --quick
+
+clean:
+	rm -rf build src/*.egg-info .pytest_cache .hypothesis
+	find src tests examples bench -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
+	rm -f src/oxpg/_oxpg*.so
+
+distclean: clean
+	rm -rf $(VENV)

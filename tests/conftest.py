@@ -1,0 +1,72 @@
+"""Fixtures shared by the whole suite: one PostgreSQL server per session.
+
+By default the suite starts its own throw-away server (oxpg.testing.TempCluster).
+OXPG_TEST_DSN=postgresql://... runs it against an existing server instead; its user
+must be a superuser (see docker-compose.test.yaml). OXPG_TEST_SUPERUSER_DSN may name a
+different superuser connection; it defaults to OXPG_TEST_DSN.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+from oxpg.testing import TempCluster
+
+if TYPE_CHECKING:
+    import oxpg
+
+
+@dataclass(frozen=True)
+class PgServer:
+    dsn: str
+    superuser_dsn: str
+    # The cluster when the suite started it; None with OXPG_TEST_DSN, where tests that
+    # restart or break the server are skipped.
+    cluster: TempCluster | None
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    dsn = os.environ.get("OXPG_TEST_DSN")
+    if dsn:
+        yield PgServer(dsn, os.environ.get("OXPG_TEST_SUPERUSER_DSN", dsn), None)
+        return
+    with TempCluster() as cluster:
+        yield PgServer(cluster.dsn, cluster.superuser_dsn, cluster)
+
+
+@pytest.fixture
+def cluster(pg: PgServer) -> TempCluster:
+    """The suite's own server, for fault tests (restart, stop_server); skips otherwise."""
+    if pg.cluster is None:
+        pytest.skip("needs a server the suite started itself (OXPG_TEST_DSN is set)")
+    return pg.cluster
+
+
+@pytest.fixture
+def dsn(pg: PgServer) -> str:
+    return pg.dsn
+
+
+@pytest.fixture
+def client(dsn: str) -> Iterator[oxpg.Client]:
+    import oxpg
+
+    c = oxpg.connect(dsn)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests using the `cluster` fixture get the marker, so `-m "not cluster"` selects
+    # what can run against any server.
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)

@@ -13,6 +13,7 @@ typedef struct {
     OxpgState *st;
     PGconn *conn;            /* NULL once closed */
     PyThread_type_lock lock; /* serializes every use of conn */
+    unsigned long owner;     /* thread holding lock, 0 when free: catches re-entry */
     pid_t pid;               /* process that opened conn: a forked child must not touch it */
     int broken;              /* the connection was lost, not closed by the user */
     PyObject *host;          /* str, kept for repr after close */

@@ -42,6 +42,13 @@ PyObject *oxpg_decode_interval(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_uuid(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_json(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_jsonb(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_record(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_void(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_array(OxpgState *st, const char *data, int len);
+
+/* Text-format decoders, used when a result had to be fetched as text (a column
+ * type without binary output, such as aclitem): NULL when the type stays str. */
+oxpg_decode_fn oxpg_text_decoder(Oid oid);
 
 /* Encoders used by params.c: write the binary form into out (size given by the
  * matching OXPG_*_SIZE or computed), return bytes written or -1 with an exception. */

@@ -6,6 +6,7 @@
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
 #include "oxpg/result.h"
+#include "oxpg/sqlscan.h"
 #include "oxpg/wait.h"
 
 #include "structmember.h"
@@ -24,22 +25,35 @@ typedef enum { RUN_DICTS, RUN_TUPLES, RUN_EXECUTE } RunMode;
  * and keep signal handlers running. */
 static int lock_client(OxpgClient *self)
 {
-    if (PyThread_acquire_lock(self->lock, NOWAIT_LOCK))
-        return 0;
-    for (;;) {
-        PyLockStatus got;
-        Py_BEGIN_ALLOW_THREADS
-        got = PyThread_acquire_lock_timed(self->lock, 50000, 0);
-        Py_END_ALLOW_THREADS
-        if (got == PY_LOCK_ACQUIRED)
-            return 0;
-        if (PyErr_CheckSignals() < 0)
-            return -1;
+    unsigned long me = PyThread_get_thread_ident();
+    /* A signal handler (or other callback) running inside our own wait would wait
+     * for itself forever. Only this thread ever stores its own id, so the unlocked
+     * read cannot see a stale match. */
+    if (self->owner == me) {
+        PyErr_SetString(self->st->InterfaceError,
+                        "the Client is busy in this thread (called again from a signal handler or callback "
+                        "while its statement runs); use another Client there");
+        return -1;
     }
+    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
+        for (;;) {
+            PyLockStatus got;
+            Py_BEGIN_ALLOW_THREADS
+            got = PyThread_acquire_lock_timed(self->lock, 50000, 0);
+            Py_END_ALLOW_THREADS
+            if (got == PY_LOCK_ACQUIRED)
+                break;
+            if (PyErr_CheckSignals() < 0)
+                return -1;
+        }
+    }
+    self->owner = me;
+    return 0;
 }
 
 static void unlock_client(OxpgClient *self)
 {
+    self->owner = 0;
     PyThread_release_lock(self->lock);
 }
 
@@ -129,6 +143,24 @@ static void connection_lost(OxpgClient *self)
         oxpg_raise_conn_error(self->st, self->st->OperationalError, self->conn, "the connection was lost");
     self->broken = 1;
     finish_connection(self);
+}
+
+/* The socket failed mid-statement. libpq may already hold the server's last words
+ * (a terminated backend sends FATAL 57P01 before closing): raise those, with their
+ * SQLSTATE, rather than only "connection lost". */
+static void raise_lost(OxpgClient *self, const PGresult *error)
+{
+    PGconn *conn = self->conn;
+    if (error != NULL) {
+        oxpg_raise_result_error(self->st, error, self->st->OperationalError);
+    } else if (PQstatus(conn) == CONNECTION_BAD) {
+        /* The socket is closed, so this returns what is buffered without waiting. */
+        PGresult *r = PQgetResult(conn);
+        if (r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL)
+            oxpg_raise_result_error(self->st, r, self->st->OperationalError);
+        PQclear(r);
+    }
+    connection_lost(self);
 }
 
 /* ---- running a statement ---------------------------------------------------- */
@@ -224,7 +256,7 @@ static PGresult *collect_results(OxpgClient *self)
             goto fail;
         }
         if (ws != OXPG_WAIT_READY) {
-            connection_lost(self);
+            raise_lost(self, error);
             goto fail;
         }
         PGresult *r = PQgetResult(conn);
@@ -278,7 +310,10 @@ fail:
     return NULL;
 }
 
-static PGresult *send_and_collect(OxpgClient *self, const char *sql, const OxpgParams *p, int simple)
+/* simple: the simple-query protocol (several statements, no parameters, text results);
+ * otherwise one statement with p, results in result_format (1 binary, 0 text). */
+static PGresult *send_and_collect(OxpgClient *self, const char *sql, const OxpgParams *p, int simple,
+                                  int result_format)
 {
     PGconn *conn = self->conn;
     int sent;
@@ -286,7 +321,7 @@ static PGresult *send_and_collect(OxpgClient *self, const char *sql, const OxpgP
     if (simple)
         sent = PQsendQuery(conn, sql);
     else
-        sent = PQsendQueryParams(conn, sql, p->count, p->types, p->values, p->lengths, p->formats, 1);
+        sent = PQsendQueryParams(conn, sql, p->count, p->types, p->values, p->lengths, p->formats, result_format);
     Py_END_ALLOW_THREADS
     if (!sent) {
         if (PQstatus(conn) == CONNECTION_BAD)
@@ -304,7 +339,7 @@ static int check_encoding(OxpgClient *self)
     static const int utf8 = 6; /* PG_UTF8 in PostgreSQL's encoding enum (stable) */
     if (PQclientEncoding(self->conn) == utf8)
         return 0;
-    PGresult *r = send_and_collect(self, "SET client_encoding TO 'UTF8'", NULL, 1);
+    PGresult *r = send_and_collect(self, "SET client_encoding TO 'UTF8'", NULL, 1, 0);
     if (r == NULL)
         return -1;
     PQclear(r);
@@ -313,13 +348,15 @@ static int check_encoding(OxpgClient *self)
     return -1;
 }
 
-/* Send one "VALUES ($1::text),($2::text),..." batch and keep its result. */
+/* Send one "VALUES (format('%s', $1)), ..." batch and keep its result. format()
+ * applies the type's output function (a ::text cast may differ: inet shows its mask),
+ * schema-qualified so a search_path cannot substitute another function. */
 static int send_text_chunk(OxpgClient *self, char *sql, int n, const Oid *types, const char *const *values,
                            const int *lengths, const int *formats, OxpgTextForms *text)
 {
     char *out = sql + sprintf(sql, "VALUES ");
     for (int i = 0; i < n; i++)
-        out += sprintf(out, i == 0 ? "($%d::text)" : ",($%d::text)", i + 1);
+        out += sprintf(out, i == 0 ? "(pg_catalog.format('%%s',$%d))" : ",(pg_catalog.format('%%s',$%d))", i + 1);
     PGconn *conn = self->conn;
     int sent;
     Py_BEGIN_ALLOW_THREADS
@@ -330,8 +367,14 @@ static int send_text_chunk(OxpgClient *self, char *sql, int n, const Oid *types,
         return -1;
     }
     PGresult *chunk = collect_results(self);
-    if (chunk == NULL)
+    if (chunk == NULL) {
+        /* Some types refuse binary input (pg_ndistinct): say what to do about it. */
+        if (self->conn != NULL && PyErr_ExceptionMatches(self->st->DatabaseError))
+            oxpg_reraise_as(self->st->DataError, "a column's type has no binary decoder in oxpg and the server "
+                                                 "could not turn its value into text; cast that column to text "
+                                                 "in SQL");
         return -1;
+    }
     text->chunks[text->count++] = chunk;
     return 0;
 }
@@ -360,8 +403,8 @@ static int fetch_text_forms(OxpgClient *self, const PGresult *res, OxpgTextForms
     const char **values = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(char *));
     int *lengths = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(int));
     int *formats = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(int));
-    /* At most 20 bytes per "($32767::text)," plus the VALUES keyword. */
-    char *sql = PyMem_Malloc((size_t)OXPG_TEXT_CHUNK * 20 + 16);
+    /* At most 40 bytes per ",(pg_catalog.format('%s',$32767))" plus the VALUES keyword. */
+    char *sql = PyMem_Malloc((size_t)OXPG_TEXT_CHUNK * 40 + 16);
     int rc = -1;
     if (!text->chunks || !types || !values || !lengths || !formats || !sql) {
         PyErr_NoMemory();
@@ -404,6 +447,56 @@ static void free_text_forms(OxpgTextForms *text)
     text->count = 0;
 }
 
+/* True when the pending exception is the server refusing binary output for a column
+ * type (aclitem has none). That happens in Bind, before anything runs. */
+static int no_binary_output(OxpgState *st)
+{
+    if (!PyErr_Occurred() || !PyErr_ExceptionMatches(st->ProgrammingError))
+        return 0;
+    PyObject *exc = oxpg_err_take();
+    PyObject *sqlstate = PyObject_GetAttrString(exc, "sqlstate");
+    PyObject *text = PyObject_Str(exc);
+    PyObject *needle = PyUnicode_FromString("no binary output function");
+    int match = sqlstate != NULL && text != NULL && needle != NULL && PyUnicode_Check(sqlstate) &&
+                PyUnicode_CompareWithASCIIString(sqlstate, "42883") == 0 &&
+                PyUnicode_Find(text, needle, 0, PY_SSIZE_T_MAX, 1) >= 0;
+    PyErr_Clear();
+    Py_XDECREF(sqlstate);
+    Py_XDECREF(text);
+    Py_XDECREF(needle);
+    if (match)
+        Py_DECREF(exc);
+    else
+        oxpg_err_restore(exc);
+    return match;
+}
+
+/* Binary results, or text results when a column type has no binary output: the
+ * statement failed in Bind, so running it again cannot repeat a side effect. */
+static PGresult *send_and_collect_any(OxpgClient *self, const char *sql, const OxpgParams *p, int simple)
+{
+    PGresult *res = send_and_collect(self, sql, p, simple, 1);
+    if (res == NULL && !simple && self->conn != NULL && no_binary_output(self->st))
+        res = send_and_collect(self, sql, p, simple, 0);
+    return res;
+}
+
+/* The server ignores parameters beyond the highest $n when their types are declared,
+ * so a surplus value would vanish silently. */
+static int check_param_count(OxpgState *st, const char *sql, Py_ssize_t sql_len, Py_ssize_t given)
+{
+    if (given == 0)
+        return 0;
+    long used = oxpg_sql_max_placeholder(sql, (size_t)sql_len);
+    if (given <= used)
+        return 0;
+    if (used == 0)
+        PyErr_Format(st->ProgrammingError, "%zd parameter(s) given but the statement has no $n placeholder", given);
+    else
+        PyErr_Format(st->ProgrammingError, "%zd parameters given but the statement uses only $1..$%ld", given, used);
+    return -1;
+}
+
 static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, RunMode mode)
 {
     OxpgState *st = self->st;
@@ -426,7 +519,7 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
         PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
         return NULL;
     }
-    if (check_same_process(self) < 0)
+    if (check_same_process(self) < 0 || check_param_count(st, sql, sql_len, nargs - 1) < 0)
         return NULL;
     OxpgParams params;
     if (oxpg_params_encode(st, &params, args + 1, nargs - 1) < 0)
@@ -441,7 +534,7 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
     PyObject *out = NULL;
     if (lock_client(self) < 0)
         goto done;
-    if (check_usable(self) == 0 && (res = send_and_collect(self, sql, &params, simple)) != NULL) {
+    if (check_usable(self) == 0 && (res = send_and_collect_any(self, sql, &params, simple)) != NULL) {
         if (check_encoding(self) < 0 ||
             (mode != RUN_EXECUTE && oxpg_result_needs_text(res) && fetch_text_forms(self, res, &text) < 0)) {
             PQclear(res);

@@ -176,7 +176,8 @@ static int encode_buffer(OxpgState *st, OxpgParams *p, int i, PyObject *v)
 {
     /* bytearray and memoryview may change while the GIL is released: copy them. */
     Py_buffer view;
-    if (PyObject_GetBuffer(v, &view, PyBUF_CONTIG_RO) < 0)
+    /* Strided views (memoryview(b)[::2]) are accepted and gathered in C order. */
+    if (PyObject_GetBuffer(v, &view, PyBUF_FULL_RO) < 0)
         return -1;
     int rc = -1;
     if (view.len > INT_MAX) {
@@ -186,7 +187,8 @@ static int encode_buffer(OxpgState *st, OxpgParams *p, int i, PyObject *v)
     char *at = reserve(p, i, (size_t)view.len);
     if (at == NULL)
         goto done;
-    memcpy(at, view.buf, (size_t)view.len);
+    if (PyBuffer_ToContiguous(at, &view, view.len, 'C') < 0)
+        goto done;
     p->types[i] = OXPG_BYTEAOID;
     rc = 0;
 done:

@@ -65,10 +65,15 @@ static Column *prepare_columns(OxpgState *st, const PGresult *res, int n, int as
         return NULL;
     }
     for (int c = 0; c < n; c++) {
-        const OxpgCodec *codec = PQfformat(res, c) == 1 ? oxpg_codec_lookup(PQftype(res, c)) : NULL;
-        /* Text-format results (the simple protocol) decode every column as str. */
-        cols[c].decode = codec != NULL ? codec->decode_binary : (PQfformat(res, c) == 0 ? oxpg_decode_text : NULL);
+        const OxpgCodec *codec = oxpg_codec_lookup(PQftype(res, c));
         cols[c].type_name = codec != NULL ? codec->name : "text";
+        if (PQfformat(res, c) == 1) {
+            cols[c].decode = codec != NULL ? codec->decode_binary : NULL;
+        } else {
+            /* A text-format result: typed where the text is unambiguous, else str. */
+            oxpg_decode_fn text_decode = oxpg_text_decoder(PQftype(res, c));
+            cols[c].decode = text_decode != NULL ? text_decode : oxpg_decode_text;
+        }
         if ((cols[c].name = decode_name(PQfname(res, c))) == NULL) {
             free_columns(cols, n);
             return NULL;

@@ -39,7 +39,8 @@ PyObject *oxpg_decode_numeric(OxpgState *st, const char *data, int len)
 {
     if (OXPG_UNLIKELY(len < 8))
         return oxpg_decode_malformed(st, "numeric", len);
-    int ndigits = (int16_t)oxpg_load_u16(data);
+    /* Unsigned: numeric_send writes up to 32768 digit groups (131072 digits). */
+    int ndigits = oxpg_load_u16(data);
     int weight = (int16_t)oxpg_load_u16(data + 2);
     unsigned sign = oxpg_load_u16(data + 4);
     unsigned dscale = oxpg_load_u16(data + 6);
@@ -112,7 +113,7 @@ static int pack_numeric(const unsigned char *dec, Py_ssize_t n, int64_t exponent
         int64_t top_power = (int64_t)(n - 1 - first) + exponent;
         weight = top_power >= 0 ? top_power / 4 : -((-top_power + 3) / 4);
         low = exponent >= 0 ? exponent / 4 : -((-exponent + 3) / 4);
-        if (weight > INT16_MAX || weight < INT16_MIN || weight - low + 1 > INT16_MAX) {
+        if (weight > INT16_MAX || weight < INT16_MIN) {
             PyErr_SetString(PyExc_ValueError, "numeric value out of PostgreSQL's range");
             return -1;
         }
@@ -134,6 +135,11 @@ static int pack_numeric(const unsigned char *dec, Py_ssize_t n, int64_t exponent
     Py_ssize_t used = ngroups;
     while (used > 0 && groups[used - 1] == 0)
         used--;
+    if (used > UINT16_MAX) {
+        PyMem_Free(groups);
+        PyErr_SetString(PyExc_ValueError, "numeric value has too many digits for PostgreSQL");
+        return -1;
+    }
     *out_len = 8 + 2 * (int)used;
     *out = PyMem_Malloc((size_t)*out_len);
     if (*out == NULL) {
@@ -222,28 +228,12 @@ done:
 
 int oxpg_encode_numeric_from_long(OxpgState *st, PyObject *value, char **out, int *out_len)
 {
-    (void)st;
-    /* str() is bounded by sys.get_int_max_str_digits(): huge ints raise ValueError. */
-    PyObject *text = PyObject_Str(value);
-    if (text == NULL)
+    /* Through Decimal rather than str(): str() of an int is capped at
+     * sys.get_int_max_str_digits() digits, Decimal(int) is exact at any size. */
+    PyObject *dec = PyObject_CallOneArg(st->decimal_type, value);
+    if (dec == NULL)
         return -1;
-    Py_ssize_t len;
-    const char *s = PyUnicode_AsUTF8AndSize(text, &len);
-    int rc = -1;
-    unsigned char *dec = NULL;
-    if (s == NULL)
-        goto done;
-    int negative = len > 0 && s[0] == '-';
-    Py_ssize_t start = negative ? 1 : 0;
-    if ((dec = PyMem_Malloc((size_t)(len - start) + 1)) == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t k = start; k < len; k++)
-        dec[k - start] = (unsigned char)(s[k] - '0');
-    rc = pack_numeric(dec, len - start, 0, negative, out, out_len);
-done:
-    PyMem_Free(dec);
-    Py_DECREF(text);
+    int rc = oxpg_encode_numeric_from_decimal(st, dec, out, out_len);
+    Py_DECREF(dec);
     return rc;
 }

@@ -308,6 +308,21 @@ def test_placeholders_hidden_in_literals_comments_and_identifiers(db, sql):
     assert_usable(db)
 
 
+@pytest.mark.parametrize("scs", ["on", "off"])
+def test_placeholders_follow_standard_conforming_strings(client, scs):
+    # With standard_conforming_strings off, a backslash escapes a quote inside a
+    # plain '...' literal, so the placeholder count depends on the setting.
+    client.execute(f"SET standard_conforming_strings TO {scs}")
+    if scs == "on":
+        sql, text = "SELECT 'a\\' AS a, $1::int AS b", "a\\"
+    else:
+        sql, text = "SELECT 'a\\'' AS a, $1::int AS b", "a'"
+    assert client.query(sql, 1) == [{"a": text, "b": 1}]
+    with pytest.raises(oxpg.ProgrammingError):
+        client.query(sql, 1, 2)
+    assert client.query("SELECT 1 AS ok") == [{"ok": 1}]
+
+
 def test_placeholder_numbers_may_have_gaps(db):
     # $2 alone means two parameters: $1 is simply unused (its type is declared).
     assert value(db, "SELECT $2::int AS v", 1, 2) == 2

@@ -3,6 +3,7 @@
 #define OXPG_CLIENT_H
 
 #include "oxpg/module.h"
+#include "oxpg/stmtcache.h"
 #include "pythread.h"
 #include <sys/types.h>
 
@@ -16,6 +17,8 @@ typedef struct {
     unsigned long owner;     /* thread holding lock, 0 when free: catches re-entry */
     pid_t pid;               /* process that opened conn: a forked child must not touch it */
     int broken;              /* the connection was lost, not closed by the user */
+    int statements_dropped;  /* the last statement was DISCARD ALL / DEALLOCATE ALL */
+    OxpgStatementCache cache;
     PyObject *host;          /* str, kept for repr after close */
     PyObject *port;
     PyObject *dbname;

@@ -1,8 +1,9 @@
-/* PGresult -> Python rows, one decoder per column resolved once per result. */
+/* PGresult -> Python rows, one decoder per column resolved once per result (or once
+ * per cached statement). */
 #ifndef OXPG_RESULT_H
 #define OXPG_RESULT_H
 
-#include "oxpg/module.h"
+#include "oxpg/codecs.h"
 
 /* Values of columns that have no binary decoder, as text, fetched from the server
  * (row-major order over the non-NULL cells of those columns), split in chunks of
@@ -14,11 +15,31 @@ typedef struct {
     int count;
 } OxpgTextForms;
 
-/* Nonzero when some column of res has no binary decoder. */
-int oxpg_result_needs_text(const PGresult *res);
+typedef struct {
+    Oid type;
+    int format;
+    oxpg_decode_fn decode; /* NULL: the value comes from the text forms */
+    const char *type_name;
+    PyObject *name; /* shared by every row */
+} OxpgColumn;
+
+/* How to decode the rows of one result shape. */
+typedef struct {
+    int count;
+    int duplicate_names; /* 1 + index of a repeated column name, 0 when none */
+    int needs_text;      /* some column has no binary decoder */
+    OxpgColumn *columns;
+} OxpgColumns;
+
+/* Describe res's columns into cols (freed with oxpg_columns_clear). */
+int oxpg_columns_init(OxpgColumns *cols, const PGresult *res);
+void oxpg_columns_clear(OxpgColumns *cols);
+/* Nonzero when cols still describes res (same count, types and formats). */
+int oxpg_columns_match(const OxpgColumns *cols, const PGresult *res);
 
 /* list[dict] (column order kept) or list[tuple]; text may be NULL when no column needs it. */
-PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgTextForms *text, int as_dicts);
+PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
+                           int as_dicts);
 
 /* Affected row count of a command result (0 when the command reports none). */
 PyObject *oxpg_result_rowcount(const PGresult *res);

@@ -5,7 +5,9 @@
 #include <stddef.h>
 
 /* Highest $n placeholder in sql (0 when none). Strings, quoted identifiers, dollar
- * quotes and comments are skipped, so '$1' in a literal does not count. */
-long oxpg_sql_max_placeholder(const char *sql, size_t len);
+ * quotes and comments are skipped, so '$1' in a literal does not count.
+ * backslash_quotes: standard_conforming_strings is off, so backslashes escape in
+ * every '' string, not only in E'' strings. */
+long oxpg_sql_max_placeholder(const char *sql, size_t len, int backslash_quotes);
 
 #endif

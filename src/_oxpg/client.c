@@ -7,6 +7,7 @@
 #include "oxpg/params.h"
 #include "oxpg/result.h"
 #include "oxpg/sqlscan.h"
+#include "oxpg/stmtcache.h"
 #include "oxpg/wait.h"
 
 #include "structmember.h"
@@ -281,6 +282,10 @@ static PGresult *collect_results(OxpgClient *self)
                 goto fail;
             }
         } else {
+            /* The server forgot every prepared statement: so must the cache. */
+            const char *tag = PQcmdStatus(r);
+            if (strcmp(tag, "DISCARD ALL") == 0 || strcmp(tag, "DEALLOCATE ALL") == 0)
+                self->statements_dropped = 1;
             PQclear(last);
             last = r;
         }
@@ -483,11 +488,15 @@ static PGresult *send_and_collect_any(OxpgClient *self, const char *sql, const O
 
 /* The server ignores parameters beyond the highest $n when their types are declared,
  * so a surplus value would vanish silently. */
-static int check_param_count(OxpgState *st, const char *sql, Py_ssize_t sql_len, Py_ssize_t given)
+static int check_param_count(OxpgClient *self, const char *sql, Py_ssize_t sql_len, Py_ssize_t given)
 {
+    OxpgState *st = self->st;
     if (given == 0)
         return 0;
-    long used = oxpg_sql_max_placeholder(sql, (size_t)sql_len);
+    /* With standard_conforming_strings off, backslashes escape in every '' string. */
+    const char *scs = PQparameterStatus(self->conn, "standard_conforming_strings");
+    int backslash_quotes = scs != NULL && strcmp(scs, "off") == 0;
+    long used = oxpg_sql_max_placeholder(sql, (size_t)sql_len, backslash_quotes);
     if (given <= used)
         return 0;
     if (used == 0)
@@ -495,6 +504,213 @@ static int check_param_count(OxpgState *st, const char *sql, Py_ssize_t sql_len,
     else
         PyErr_Format(st->ProgrammingError, "%zd parameters given but the statement uses only $1..$%ld", given, used);
     return -1;
+}
+
+/* True when the pending exception says the server no longer has our prepared
+ * statement as it was: its result type changed under DDL (0A000, "cached plan must
+ * not change result type") or it is gone (26000, DISCARD ALL behind our back). */
+static int statement_invalidated(OxpgState *st, int *gone)
+{
+    if (!PyErr_Occurred() || !PyErr_ExceptionMatches(st->DatabaseError))
+        return 0;
+    PyObject *exc = oxpg_err_take();
+    PyObject *sqlstate = PyObject_GetAttrString(exc, "sqlstate");
+    PyObject *text = PyObject_Str(exc);
+    PyObject *needle = PyUnicode_FromString("cached plan must not change result type");
+    int stale = 0;
+    *gone = 0;
+    if (sqlstate != NULL && text != NULL && needle != NULL && PyUnicode_Check(sqlstate)) {
+        if (PyUnicode_CompareWithASCIIString(sqlstate, "26000") == 0)
+            stale = *gone = 1;
+        else if (PyUnicode_CompareWithASCIIString(sqlstate, "0A000") == 0)
+            stale = PyUnicode_Find(text, needle, 0, PY_SSIZE_T_MAX, 1) >= 0;
+    }
+    PyErr_Clear();
+    Py_XDECREF(sqlstate);
+    Py_XDECREF(text);
+    Py_XDECREF(needle);
+    oxpg_err_restore(exc);
+    return stale;
+}
+
+/* DEALLOCATE the statements the cache evicted. Failures are not the caller's
+ * business: the names are dropped and the server frees them with the session. */
+static void close_evicted(OxpgClient *self)
+{
+    OxpgStatementCache *cache = &self->cache;
+    PGTransactionStatusType ts = PQtransactionStatus(self->conn);
+    if (cache->n_to_close == 0 || (ts != PQTRANS_IDLE && ts != PQTRANS_INTRANS))
+        return;
+    /* "DEALLOCATE name;" is at most 11 + 31 + 1 bytes per statement. */
+    char *sql = PyMem_Malloc((size_t)cache->n_to_close * 44 + 1);
+    if (sql == NULL)
+        return;
+    char *out = sql;
+    for (int i = 0; i < cache->n_to_close; i++)
+        out += sprintf(out, "DEALLOCATE %s;", cache->to_close[i]);
+    cache->n_to_close = 0;
+    PyObject *pending = oxpg_err_take();
+    PGresult *r = send_and_collect(self, sql, NULL, 1, 0);
+    PQclear(r);
+    if (self->conn != NULL)
+        PyErr_Clear();
+    else
+        Py_CLEAR(pending); /* the connection died: report that instead */
+    if (pending != NULL)
+        oxpg_err_restore(pending);
+    PyMem_Free(sql);
+}
+
+static PGresult *send_prepared(OxpgClient *self, const OxpgStatement *stmt, const OxpgParams *p, int result_format)
+{
+    PGconn *conn = self->conn;
+    int sent;
+    Py_BEGIN_ALLOW_THREADS
+    sent = PQsendQueryPrepared(conn, stmt->name, p->count, p->values, p->lengths, p->formats, result_format);
+    Py_END_ALLOW_THREADS
+    if (!sent) {
+        if (PQstatus(conn) == CONNECTION_BAD)
+            connection_lost(self);
+        else
+            oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
+        return NULL;
+    }
+    return collect_results(self);
+}
+
+/* Prepare stmt on the server under a fresh name. */
+static int prepare(OxpgClient *self, OxpgStatement *stmt, const char *sql, const OxpgParams *p)
+{
+    close_evicted(self);
+    if (self->conn == NULL)
+        return -1;
+    oxpg_cache_name(&self->cache, stmt);
+    PGconn *conn = self->conn;
+    int sent;
+    Py_BEGIN_ALLOW_THREADS
+    sent = PQsendPrepare(conn, stmt->name, sql, p->count, p->types);
+    Py_END_ALLOW_THREADS
+    PGresult *r = NULL;
+    if (!sent) {
+        if (PQstatus(conn) == CONNECTION_BAD)
+            connection_lost(self);
+        else
+            oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
+    } else {
+        r = collect_results(self);
+    }
+    if (r == NULL) {
+        stmt->name[0] = '\0'; /* nothing to close on the server */
+        return -1;
+    }
+    PQclear(r);
+    self->cache.prepared++;
+    return 0;
+}
+
+/* Run a statement through the cache: unnamed until it has been used
+ * prepare_threshold times, then prepared once and executed by name. *stmtp becomes
+ * NULL when the entry had to be dropped. */
+static PGresult *run_cached(OxpgClient *self, OxpgStatement **stmtp, const char *sql, const OxpgParams *p)
+{
+    OxpgStatement *stmt = *stmtp;
+    OxpgStatementCache *cache = &self->cache;
+    if (stmt->name[0] == '\0') {
+        if (stmt->uses < (unsigned long)cache->threshold)
+            return send_and_collect_any(self, sql, p, 0);
+        if (prepare(self, stmt, sql, p) < 0) {
+            /* A statement the server rejects (syntax, missing table) is not kept. */
+            PyObject *pending = oxpg_err_take();
+            oxpg_cache_forget(cache, stmt);
+            *stmtp = NULL;
+            oxpg_err_restore(pending);
+            return NULL;
+        }
+    }
+    PGresult *res = send_prepared(self, stmt, p, 1);
+    if (res != NULL || self->conn == NULL)
+        return res;
+    if (no_binary_output(self->st))
+        return send_prepared(self, stmt, p, 0);
+    int gone = 0;
+    if (!statement_invalidated(self->st, &gone))
+        return NULL;
+    PyObject *pending = oxpg_err_take();
+    if (gone)
+        oxpg_cache_reset(cache, 0);
+    else
+        oxpg_cache_forget(cache, stmt);
+    *stmtp = NULL;
+    if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) {
+        /* Nothing ran and no transaction was lost: run it again, unprepared. */
+        Py_DECREF(pending);
+        return send_and_collect_any(self, sql, p, 0);
+    }
+    /* Inside a transaction the failure aborted it: only the caller can retry. */
+    oxpg_err_restore(pending);
+    oxpg_reraise_as(self->st->OperationalError,
+                    "a cached prepared statement became invalid (its tables changed) inside a transaction, "
+                    "which is now aborted; roll back and run it again (the cache entry was dropped)");
+    return NULL;
+}
+
+/* Describe res's columns, reusing the cached statement's description when it still
+ * fits. Returns the columns to decode with (stmt's or *local's), NULL on error. */
+static const OxpgColumns *columns_for(OxpgStatement *stmt, const PGresult *res, OxpgColumns *local)
+{
+    if (stmt != NULL && oxpg_columns_match(&stmt->columns, res))
+        return &stmt->columns;
+    if (oxpg_columns_init(local, res) < 0)
+        return NULL;
+    if (stmt == NULL || stmt->name[0] == '\0')
+        return local;
+    /* Prepared statements keep their description: later results skip this work. */
+    oxpg_columns_clear(&stmt->columns);
+    stmt->columns = *local;
+    local->columns = NULL;
+    local->count = 0;
+    return &stmt->columns;
+}
+
+/* Lock held: send, collect and decode. */
+static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql, OxpgParams *params, int simple,
+                           RunMode mode)
+{
+    OxpgState *st = self->st;
+    OxpgStatement *stmt = NULL;
+    OxpgColumns local = {0, 0, 0, NULL};
+    OxpgTextForms text = {NULL, 0};
+    PyObject *out = NULL;
+    PGresult *res = NULL;
+    if (!simple) {
+        stmt = oxpg_cache_get(&self->cache, sql_obj, params->count, params->types);
+        if (stmt == NULL && PyErr_Occurred())
+            return NULL;
+    }
+    res = stmt != NULL ? run_cached(self, &stmt, sql, params) : send_and_collect_any(self, sql, params, simple);
+    if (self->statements_dropped && self->conn != NULL) {
+        self->statements_dropped = 0;
+        oxpg_cache_reset(&self->cache, 0);
+        stmt = NULL;
+    }
+    if (res == NULL || check_encoding(self) < 0)
+        goto done;
+    if (mode == RUN_EXECUTE) {
+        out = oxpg_result_rowcount(res);
+        goto done;
+    }
+    const OxpgColumns *cols = columns_for(stmt, res, &local);
+    if (cols == NULL || (cols->needs_text && fetch_text_forms(self, res, &text) < 0))
+        goto done;
+    out = oxpg_result_rows(st, res, cols, &text, mode == RUN_DICTS);
+done:
+    free_text_forms(&text);
+    oxpg_columns_clear(&local);
+    PQclear(res);
+    /* A lost connection took its prepared statements with it. */
+    if (self->conn == NULL)
+        oxpg_cache_reset(&self->cache, 0);
+    return out;
 }
 
 static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, RunMode mode)
@@ -519,7 +735,7 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
         PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
         return NULL;
     }
-    if (check_same_process(self) < 0 || check_param_count(st, sql, sql_len, nargs - 1) < 0)
+    if (check_same_process(self) < 0)
         return NULL;
     OxpgParams params;
     if (oxpg_params_encode(st, &params, args + 1, nargs - 1) < 0)
@@ -528,30 +744,14 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
      * statements in one string; query() always uses the extended protocol for
      * binary results. */
     int simple = mode == RUN_EXECUTE && nargs == 1;
-
-    PGresult *res = NULL;
-    OxpgTextForms text = {NULL, 0};
     PyObject *out = NULL;
-    if (lock_client(self) < 0)
-        goto done;
-    if (check_usable(self) == 0 && (res = send_and_collect_any(self, sql, &params, simple)) != NULL) {
-        if (check_encoding(self) < 0 ||
-            (mode != RUN_EXECUTE && oxpg_result_needs_text(res) && fetch_text_forms(self, res, &text) < 0)) {
-            PQclear(res);
-            res = NULL;
-        }
+    if (lock_client(self) == 0) {
+        /* Decoding happens under the lock too: the cached column descriptions it
+         * uses belong to the connection's statement cache. */
+        if (check_usable(self) == 0 && check_param_count(self, sql, sql_len, nargs - 1) == 0)
+            out = run_locked(self, args[0], sql, &params, simple, mode);
+        unlock_client(self);
     }
-    unlock_client(self);
-    if (res == NULL)
-        goto done;
-    /* Decoding needs no connection: other threads may use the client meanwhile. */
-    if (mode == RUN_EXECUTE)
-        out = oxpg_result_rowcount(res);
-    else
-        out = oxpg_result_rows(st, res, &text, mode == RUN_DICTS);
-done:
-    free_text_forms(&text);
-    PQclear(res);
     oxpg_params_free(&params);
     return out;
 }
@@ -596,6 +796,7 @@ static PyObject *Client_close(OxpgClient *self, PyObject *Py_UNUSED(ignored))
     if (lock_client(self) < 0)
         return NULL;
     finish_connection(self);
+    oxpg_cache_reset(&self->cache, 0);
     unlock_client(self);
     Py_RETURN_NONE;
 }
@@ -623,6 +824,19 @@ static PyObject *Client_take_notices(OxpgClient *self, PyObject *Py_UNUSED(ignor
         clear_notices(self);
     unlock_client(self);
     return out;
+}
+
+PyDoc_STRVAR(statement_cache_info_doc, "statement_cache_info($self, /)\n--\n\n"
+                                       "Counters of the prepared-statement cache: size, capacity,\n"
+                                       "prepare_threshold, hits, misses, prepared, evictions.");
+
+static PyObject *Client_statement_cache_info(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+{
+    if (check_same_process(self) < 0 || lock_client(self) < 0)
+        return NULL;
+    PyObject *info = oxpg_cache_info(&self->cache);
+    unlock_client(self);
+    return info;
 }
 
 static PyObject *Client_enter(OxpgClient *self, PyObject *Py_UNUSED(ignored))
@@ -683,6 +897,7 @@ static PyMethodDef client_methods[] = {
     {"execute", (PyCFunction)(void (*)(void))Client_execute, METH_FASTCALL, execute_doc},
     {"close", (PyCFunction)Client_close, METH_NOARGS, close_doc},
     {"take_notices", (PyCFunction)Client_take_notices, METH_NOARGS, take_notices_doc},
+    {"statement_cache_info", (PyCFunction)Client_statement_cache_info, METH_NOARGS, statement_cache_info_doc},
     {"__enter__", (PyCFunction)Client_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))Client_exit, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
@@ -732,6 +947,7 @@ static void Client_dealloc(OxpgClient *self)
     PyObject_GC_UnTrack(self);
     finish_connection(self);
     clear_notices(self);
+    oxpg_cache_free(&self->cache);
     if (self->lock != NULL)
         PyThread_free_lock(self->lock);
     Py_CLEAR(self->host);
@@ -836,8 +1052,9 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
 {
     OxpgState *st = PyModule_GetState(module);
     PyObject *kw_obj, *val_obj;
-    int expand_dbname;
-    if (!PyArg_ParseTuple(args, "OOp:connect", &kw_obj, &val_obj, &expand_dbname))
+    int expand_dbname, cache_size, prepare_threshold;
+    if (!PyArg_ParseTuple(args, "OOpii:connect", &kw_obj, &val_obj, &expand_dbname, &cache_size,
+                          &prepare_threshold))
         return NULL;
     PyObject *kw_seq = PySequence_Fast(kw_obj, "keywords must be a sequence");
     PyObject *val_seq = kw_seq != NULL ? PySequence_Fast(val_obj, "values must be a sequence") : NULL;
@@ -884,6 +1101,8 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
         PyErr_NoMemory();
         goto fail;
     }
+    if (oxpg_cache_init(&self->cache, cache_size, prepare_threshold) < 0)
+        goto fail;
     if ((self->host = str_or_empty(PQhost(conn))) == NULL || (self->port = str_or_empty(PQport(conn))) == NULL ||
         (self->dbname = str_or_empty(PQdb(conn))) == NULL || (self->user = str_or_empty(PQuser(conn))) == NULL)
         goto fail;

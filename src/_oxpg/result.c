@@ -1,89 +1,88 @@
-/* PGresult -> rows. Decoders and column names are resolved once per result; each
- * cell is decoded straight from libpq's buffer. */
+/* PGresult -> rows. Decoders and column names are resolved once per result shape;
+ * each cell is decoded straight from libpq's buffer into its Python object. */
 #include "oxpg/result.h"
-#include "oxpg/codecs.h"
 #include "oxpg/errors.h"
 
 #include <stdlib.h>
 
-typedef struct {
-    oxpg_decode_fn decode; /* NULL: value comes from the text forms */
-    const char *type_name;
-    PyObject *name;
-} Column;
-
-int oxpg_result_needs_text(const PGresult *res)
+void oxpg_columns_clear(OxpgColumns *cols)
 {
-    int n = PQnfields(res);
-    for (int c = 0; c < n; c++) {
-        if (PQfformat(res, c) == 1 && oxpg_codec_lookup(PQftype(res, c)) == NULL)
-            return 1;
-    }
-    return 0;
+    for (int c = 0; c < cols->count; c++)
+        Py_XDECREF(cols->columns[c].name);
+    PyMem_Free(cols->columns);
+    cols->columns = NULL;
+    cols->count = 0;
 }
 
-static void free_columns(Column *cols, int n)
-{
-    for (int c = 0; c < n; c++)
-        Py_XDECREF(cols[c].name);
-    PyMem_Free(cols);
-}
-
-static PyObject *decode_name(const char *name)
-{
-    return PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), "replace");
-}
-
-/* Dict rows would keep only one of two equal keys: refuse instead of losing a value. */
-static int check_unique_names(OxpgState *st, Column *cols, int n)
+static int find_duplicates(OxpgColumns *cols)
 {
     PyObject *seen = PySet_New(NULL);
     if (seen == NULL)
         return -1;
-    int rc = 0;
-    for (int c = 0; c < n && rc == 0; c++) {
-        int present = PySet_Contains(seen, cols[c].name);
-        if (present < 0 || (present == 0 && PySet_Add(seen, cols[c].name) < 0)) {
-            rc = -1;
-        } else if (present) {
-            PyErr_Format(st->ProgrammingError,
-                         "the result has two columns named %R, and a dict row cannot hold both; "
-                         "give them distinct names with AS, or use query_tuples()",
-                         cols[c].name);
-            rc = -1;
+    for (int c = 0; c < cols->count && !cols->duplicate_names; c++) {
+        int present = PySet_Contains(seen, cols->columns[c].name);
+        if (present < 0 || (present == 0 && PySet_Add(seen, cols->columns[c].name) < 0)) {
+            Py_DECREF(seen);
+            return -1;
         }
+        if (present)
+            cols->duplicate_names = c + 1;
     }
     Py_DECREF(seen);
-    return rc;
+    return 0;
 }
 
-static Column *prepare_columns(OxpgState *st, const PGresult *res, int n, int as_dicts)
+int oxpg_columns_init(OxpgColumns *cols, const PGresult *res)
 {
-    Column *cols = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(Column));
-    if (cols == NULL) {
+    int n = PQnfields(res);
+    cols->count = 0;
+    cols->duplicate_names = 0;
+    cols->needs_text = 0;
+    cols->columns = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(OxpgColumn));
+    if (cols->columns == NULL) {
         PyErr_NoMemory();
-        return NULL;
+        return -1;
     }
     for (int c = 0; c < n; c++) {
-        const OxpgCodec *codec = oxpg_codec_lookup(PQftype(res, c));
-        cols[c].type_name = codec != NULL ? codec->name : "text";
-        if (PQfformat(res, c) == 1) {
-            cols[c].decode = codec != NULL ? codec->decode_binary : NULL;
+        OxpgColumn *col = &cols->columns[c];
+        col->type = PQftype(res, c);
+        col->format = PQfformat(res, c);
+        const OxpgCodec *codec = oxpg_codec_lookup(col->type);
+        col->type_name = codec != NULL ? codec->name : "text";
+        if (col->format == 1) {
+            col->decode = codec != NULL ? codec->decode_binary : NULL;
+            cols->needs_text |= col->decode == NULL;
         } else {
             /* A text-format result: typed where the text is unambiguous, else str. */
-            oxpg_decode_fn text_decode = oxpg_text_decoder(PQftype(res, c));
-            cols[c].decode = text_decode != NULL ? text_decode : oxpg_decode_text;
+            oxpg_decode_fn text_decode = oxpg_text_decoder(col->type);
+            col->decode = text_decode != NULL ? text_decode : oxpg_decode_text;
         }
-        if ((cols[c].name = decode_name(PQfname(res, c))) == NULL) {
-            free_columns(cols, n);
-            return NULL;
+        const char *name = PQfname(res, c);
+        col->name = PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), "replace");
+        if (col->name == NULL) {
+            oxpg_columns_clear(cols);
+            return -1;
         }
+        /* Interned: dict inserts then compare keys by identity. */
+        PyUnicode_InternInPlace(&col->name);
+        cols->count++;
     }
-    if (as_dicts && n > 1 && check_unique_names(st, cols, n) < 0) {
-        free_columns(cols, n);
-        return NULL;
+    if (n > 1 && find_duplicates(cols) < 0) {
+        oxpg_columns_clear(cols);
+        return -1;
     }
-    return cols;
+    return 0;
+}
+
+int oxpg_columns_match(const OxpgColumns *cols, const PGresult *res)
+{
+    if (cols->columns == NULL || PQnfields(res) != cols->count)
+        return 0;
+    for (int c = 0; c < cols->count; c++) {
+        if (PQftype(res, c) != cols->columns[c].type || PQfformat(res, c) != cols->columns[c].format)
+            return 0;
+    }
+    return 1;
 }
 
 static PyObject *text_form(OxpgState *st, const OxpgTextForms *text, long k)
@@ -98,46 +97,70 @@ static PyObject *text_form(OxpgState *st, const OxpgTextForms *text, long k)
     return oxpg_decode_text(st, PQgetvalue(r, row, 0), PQgetlength(r, row, 0));
 }
 
-static PyObject *decode_cell(OxpgState *st, const PGresult *res, const Column *col, int r, int c,
-                             const OxpgTextForms *text, long *text_index)
+static OXPG_NOINLINE PyObject *name_decode_error(OxpgState *st, const OxpgColumn *col, int r)
 {
-    if (PQgetisnull(res, r, c))
-        return Py_NewRef(Py_None);
-    if (col->decode == NULL)
-        return text_form(st, text, (*text_index)++);
-    PyObject *value = col->decode(st, PQgetvalue(res, r, c), PQgetlength(res, r, c));
-    if (OXPG_UNLIKELY(value == NULL) && PyErr_ExceptionMatches(st->DataError)) {
+    if (PyErr_ExceptionMatches(st->DataError)) {
         PyObject *prefix = PyUnicode_FromFormat("column %R (%s), row %d", col->name, col->type_name, r + 1);
         if (prefix != NULL) {
             oxpg_reraise_as(st->DataError, PyUnicode_AsUTF8(prefix));
             Py_DECREF(prefix);
         }
     }
+    return NULL;
+}
+
+static inline PyObject *decode_cell(OxpgState *st, const PGresult *res, const OxpgColumn *col, int r, int c,
+                                    const OxpgTextForms *text, long *text_index)
+{
+    if (PQgetisnull(res, r, c))
+        return Py_NewRef(Py_None);
+    if (OXPG_UNLIKELY(col->decode == NULL))
+        return text_form(st, text, (*text_index)++);
+    PyObject *value = col->decode(st, PQgetvalue(res, r, c), PQgetlength(res, r, c));
+    if (OXPG_UNLIKELY(value == NULL))
+        return name_decode_error(st, col, r);
     return value;
 }
 
-PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgTextForms *text, int as_dicts)
+static PyObject *new_dict(int size)
 {
+#if PY_VERSION_HEX < 0x030D0000
+    /* Sized once: no resize while the row's columns go in. */
+    return _PyDict_NewPresized(size);
+#else
+    (void)size;
+    return PyDict_New();
+#endif
+}
+
+PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
+                           int as_dicts)
+{
+    if (as_dicts && cols->duplicate_names) {
+        PyErr_Format(st->ProgrammingError,
+                     "the result has two columns named %R, and a dict row cannot hold both; "
+                     "give them distinct names with AS, or use query_tuples()",
+                     cols->columns[cols->duplicate_names - 1].name);
+        return NULL;
+    }
     int nrows = PQntuples(res);
-    int ncols = PQnfields(res);
+    int ncols = cols->count;
+    const OxpgColumn *columns = cols->columns;
     long text_index = 0;
     PyObject *rows = PyList_New(nrows);
     if (rows == NULL)
         return NULL;
-    Column *cols = prepare_columns(st, res, ncols, as_dicts);
-    if (cols == NULL)
-        goto fail;
     for (int r = 0; r < nrows; r++) {
-        PyObject *row = as_dicts ? PyDict_New() : PyTuple_New(ncols);
+        PyObject *row = as_dicts ? new_dict(ncols) : PyTuple_New(ncols);
         if (row == NULL)
             goto fail;
         PyList_SET_ITEM(rows, r, row); /* rows owns it from here */
         for (int c = 0; c < ncols; c++) {
-            PyObject *value = decode_cell(st, res, &cols[c], r, c, text, &text_index);
+            PyObject *value = decode_cell(st, res, &columns[c], r, c, text, &text_index);
             if (value == NULL)
                 goto fail;
             if (as_dicts) {
-                int rc = PyDict_SetItem(row, cols[c].name, value);
+                int rc = PyDict_SetItem(row, columns[c].name, value);
                 Py_DECREF(value);
                 if (rc < 0)
                     goto fail;
@@ -146,11 +169,8 @@ PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgTextFor
             }
         }
     }
-    free_columns(cols, ncols);
     return rows;
 fail:
-    if (cols != NULL)
-        free_columns(cols, ncols);
     Py_DECREF(rows);
     return NULL;
 }

@@ -55,7 +55,7 @@ static size_t skip_dollar_quote(const char *s, size_t len, size_t i)
     return len;
 }
 
-long oxpg_sql_max_placeholder(const char *s, size_t len)
+long oxpg_sql_max_placeholder(const char *s, size_t len, int backslash_quotes)
 {
     long highest = 0;
     size_t i = 0;
@@ -64,8 +64,8 @@ long oxpg_sql_max_placeholder(const char *s, size_t len)
         if (c == '\'') {
             /* E'...' strings take backslash escapes; the E was consumed as an identifier
              * character, so look back one byte. */
-            int escaped = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
-                          (i < 2 || !ident_char((unsigned char)s[i - 2]));
+            int escaped = backslash_quotes || (i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
+                                               (i < 2 || !ident_char((unsigned char)s[i - 2])));
             i = skip_quoted(s, len, i, '\'', escaped);
         } else if (c == '"') {
             i = skip_quoted(s, len, i, '"', 0);

@@ -41,6 +41,8 @@ def connect(
     password: str | None = None,
     port: int | str = _DEFAULT_PORT,  # type: ignore[assignment]
     db: str = _DEFAULT_DB,  # type: ignore[assignment]
+    statement_cache_size: int = 100,
+    prepare_threshold: int = 2,
     **libpq_options: str | int | float,
 ) -> Client:
     """connect(dsn=None, *, host=None, user=None, password=None, port=5432, db="postgres", **libpq_options)
@@ -51,7 +53,14 @@ def connect(
     defaults apply. Any other keyword (sslmode, connect_timeout, application_name,
     options, ...) goes to libpq as is. Raises InterfaceError for a bad DSN or option
     and OperationalError when the server cannot be reached or refuses the login.
+
+    Statements run prepare_threshold times are prepared on the server and kept in a
+    per-client LRU of statement_cache_size entries; statement_cache_size=0 turns
+    this off (PgBouncer in transaction mode, which cannot keep them).
     """
+    for name, setting in (("statement_cache_size", statement_cache_size), ("prepare_threshold", prepare_threshold)):
+        if isinstance(setting, bool) or not isinstance(setting, int) or not 0 <= setting <= 1_000_000:
+            raise InterfaceError(f"{name} must be an int between 0 and 1000000")
     if dsn is not None and (host is not None or user is not None or password is not None):
         raise InterfaceError("give either a DSN or host/user/password keywords, not both")
     if dsn is not None and not isinstance(dsn, str):
@@ -95,8 +104,9 @@ def connect(
     effective = {**dsn_options, **dict(zip(keywords, values))}
     attempts = _per_host_attempts(effective)
     if len(attempts) <= 1:
-        return _oxpg.connect(keywords, values, dsn is not None)
-    return _connect_each(keywords, values, dsn is not None, attempts)
+        return _oxpg.connect(keywords, values, dsn is not None, statement_cache_size, prepare_threshold)
+    cache = (statement_cache_size, prepare_threshold)
+    return _connect_each(keywords, values, dsn is not None, attempts, cache)
 
 
 def _per_host_attempts(options: dict[str, str]) -> list[tuple[str, str]]:
@@ -123,13 +133,17 @@ def _per_host_attempts(options: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def _connect_each(
-    keywords: list[str], values: list[str], expand_dbname: bool, attempts: list[tuple[str, str]]
+    keywords: list[str],
+    values: list[str],
+    expand_dbname: bool,
+    attempts: list[tuple[str, str]],
+    cache: tuple[int, int],
 ) -> Client:
     failures: list[str] = []
     for host, port in attempts:
         try:
             # Later entries override earlier ones (and the DSN's).
-            return _oxpg.connect([*keywords, "host", "port"], [*values, host, port], expand_dbname)
+            return _oxpg.connect([*keywords, "host", "port"], [*values, host, port], expand_dbname, *cache)
         except OperationalError as exc:
             failures.append(f"{host}:{port or 'default port'}: {exc}")
     raise OperationalError("could not connect to any host:\n" + "\n".join(failures))

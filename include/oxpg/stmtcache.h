@@ -1,0 +1,55 @@
+/* Per-client LRU of server-side prepared statements, keyed by SQL text and parameter
+ * type OIDs, each with its cached result description (decoders, column names). */
+#ifndef OXPG_STMTCACHE_H
+#define OXPG_STMTCACHE_H
+
+#include "oxpg/result.h"
+
+typedef struct OxpgStatement OxpgStatement;
+
+struct OxpgStatement {
+    OxpgStatement *newer; /* LRU list, newest first */
+    OxpgStatement *older;
+    OxpgStatement *next_variant; /* same SQL, other parameter types */
+    PyObject *sql;
+    int nparams;
+    Oid *param_types;
+    unsigned long uses;
+    char name[32];       /* server-side name once prepared, "" before */
+    OxpgColumns columns; /* result description, count 0 until first seen */
+};
+
+typedef struct {
+    PyObject *index; /* sql str -> capsule holding the first variant */
+    OxpgStatement *newest;
+    OxpgStatement *oldest;
+    int size;
+    int capacity;  /* 0: disabled (PgBouncer in transaction mode) */
+    int threshold; /* executions before a statement is prepared */
+    unsigned long next_name;
+    unsigned long hits;
+    unsigned long misses;
+    unsigned long prepared;
+    unsigned long evictions;
+    /* Names of evicted statements, closed on the server before the next PREPARE. */
+    char (*to_close)[32];
+    int n_to_close;
+    int cap_to_close;
+} OxpgStatementCache;
+
+int oxpg_cache_init(OxpgStatementCache *cache, int capacity, int threshold);
+/* Forget every statement. server_has_them: queue their names for DEALLOCATE (0 when
+ * the server already dropped them, e.g. after DISCARD ALL). Returns -1 on error. */
+int oxpg_cache_reset(OxpgStatementCache *cache, int server_has_them);
+void oxpg_cache_free(OxpgStatementCache *cache);
+/* The entry for (sql, types), created when new and made the newest; its use count is
+ * bumped. NULL with an exception on failure, NULL without one when disabled. */
+OxpgStatement *oxpg_cache_get(OxpgStatementCache *cache, PyObject *sql, int nparams, const Oid *types);
+/* Drop one entry (queueing its name for DEALLOCATE when prepared). */
+int oxpg_cache_forget(OxpgStatementCache *cache, OxpgStatement *stmt);
+/* Give stmt a fresh server-side name. */
+void oxpg_cache_name(OxpgStatementCache *cache, OxpgStatement *stmt);
+/* The statement's info as a dict for statement_cache_info(). */
+PyObject *oxpg_cache_info(const OxpgStatementCache *cache);
+
+#endif

@@ -885,6 +885,16 @@ static PyObject *Client_get_backend_pid(OxpgClient *self, void *Py_UNUSED(closur
     return conn_int(self, PQbackendPID);
 }
 
+static PyObject *Client_get_transaction_status(OxpgClient *self, void *Py_UNUSED(closure))
+{
+    /* Never wait for a busy connection just to say it is busy. */
+    if (self->owner == PyThread_get_thread_ident() || !PyThread_acquire_lock(self->lock, NOWAIT_LOCK))
+        return PyLong_FromLong(PQTRANS_ACTIVE);
+    PGTransactionStatusType status = self->conn != NULL ? PQtransactionStatus(self->conn) : PQTRANS_UNKNOWN;
+    PyThread_release_lock(self->lock);
+    return PyLong_FromLong(status);
+}
+
 static PyObject *Client_repr(OxpgClient *self)
 {
     return PyUnicode_FromFormat("<oxpg.Client user=%R host=%R port=%R db=%R%s>", self->user, self->host, self->port,
@@ -916,6 +926,8 @@ static PyGetSetDef client_getset[] = {
     {"broken", (getter)Client_get_broken, NULL, "True when the connection was lost (not closed by you).", NULL},
     {"server_version", (getter)Client_get_server_version, NULL, "Server version as an int (e.g. 150004).", NULL},
     {"backend_pid", (getter)Client_get_backend_pid, NULL, "Process id of the server backend.", NULL},
+    {"_transaction_status", (getter)Client_get_transaction_status, NULL,
+     "libpq's PGTransactionStatusType: 0 idle, 1 active, 2 in transaction, 3 in error, 4 unknown.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -971,9 +983,11 @@ static PyType_Slot client_slots[] = {
 };
 
 PyType_Spec oxpg_client_spec = {
-    .name = "oxpg.Client",
+    .name = "oxpg._oxpg.Client",
     .basicsize = sizeof(OxpgClient),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    /* BASETYPE: oxpg.Client (Python) adds policy on top: transactions, pipelines. */
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION |
+             Py_TPFLAGS_BASETYPE,
     .slots = client_slots,
 };
 
@@ -1051,11 +1065,16 @@ static const char **string_array(PyObject *seq, Py_ssize_t n)
 PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
 {
     OxpgState *st = PyModule_GetState(module);
+    PyTypeObject *cls;
     PyObject *kw_obj, *val_obj;
     int expand_dbname, cache_size, prepare_threshold;
-    if (!PyArg_ParseTuple(args, "OOpii:connect", &kw_obj, &val_obj, &expand_dbname, &cache_size,
-                          &prepare_threshold))
+    if (!PyArg_ParseTuple(args, "O!OOpii:connect", &PyType_Type, &cls, &kw_obj, &val_obj, &expand_dbname,
+                          &cache_size, &prepare_threshold))
         return NULL;
+    if (!PyType_IsSubtype(cls, st->ClientType)) {
+        PyErr_SetString(PyExc_TypeError, "connect() needs a subclass of oxpg._oxpg.Client");
+        return NULL;
+    }
     PyObject *kw_seq = PySequence_Fast(kw_obj, "keywords must be a sequence");
     PyObject *val_seq = kw_seq != NULL ? PySequence_Fast(val_obj, "values must be a sequence") : NULL;
     const char **keywords = NULL, **values = NULL;
@@ -1092,7 +1111,7 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
         goto fail;
     }
 
-    self = (OxpgClient *)st->ClientType->tp_alloc(st->ClientType, 0);
+    self = (OxpgClient *)cls->tp_alloc(cls, 0);
     if (self == NULL)
         goto fail;
     self->st = st;

@@ -11,7 +11,6 @@ from __future__ import annotations
 from . import _oxpg
 from ._connect import connect
 from ._oxpg import (
-    Client,
     DatabaseError,
     DataError,
     Error,
@@ -23,6 +22,7 @@ from ._oxpg import (
     ProgrammingError,
     Warning,
 )
+from .client import Client, TransactionStatus
 from . import errors  # registers the SQLSTATE classes with the C core
 
 __version__ = "0.1.0"
@@ -44,6 +44,7 @@ __all__ = [
     "NotSupportedError",
     "OperationalError",
     "ProgrammingError",
+    "TransactionStatus",
     "Warning",
     "connect",
     "errors",

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable
 
 from . import _oxpg
-from ._oxpg import Client, InterfaceError, OperationalError
+from ._oxpg import InterfaceError, OperationalError
+from .client import Client
 
 # Where a password can hide in a DSN, for scrubbing libpq's parse errors.
 # libpq's URI userinfo runs to the first "@", so '?' and '#' may be in a password.
@@ -104,7 +105,7 @@ def connect(
     effective = {**dsn_options, **dict(zip(keywords, values))}
     attempts = _per_host_attempts(effective)
     if len(attempts) <= 1:
-        return _oxpg.connect(keywords, values, dsn is not None, statement_cache_size, prepare_threshold)
+        return _oxpg.connect(Client, keywords, values, dsn is not None, statement_cache_size, prepare_threshold)
     cache = (statement_cache_size, prepare_threshold)
     return _connect_each(keywords, values, dsn is not None, attempts, cache)
 
@@ -143,7 +144,7 @@ def _connect_each(
     for host, port in attempts:
         try:
             # Later entries override earlier ones (and the DSN's).
-            return _oxpg.connect([*keywords, "host", "port"], [*values, host, port], expand_dbname, *cache)
+            return _oxpg.connect(Client, [*keywords, "host", "port"], [*values, host, port], expand_dbname, *cache)
         except OperationalError as exc:
             failures.append(f"{host}:{port or 'default port'}: {exc}")
     raise OperationalError("could not connect to any host:\n" + "\n".join(failures))

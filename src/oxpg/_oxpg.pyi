@@ -35,6 +35,8 @@ class Client:
     def server_version(self) -> int: ...
     @property
     def backend_pid(self) -> int: ...
+    @property
+    def _transaction_status(self) -> int: ...
     host: str
     port: str
     dbname: str
@@ -54,6 +56,7 @@ class Client:
     ) -> bool: ...
 
 def connect(
+    cls: type[Client],
     keywords: Sequence[str],
     values: Sequence[str],
     expand_dbname: bool,

@@ -26,6 +26,7 @@ typedef struct {
     PyObject *InternalError;
     PyObject *ProgrammingError;
     PyObject *NotSupportedError;
+    PyObject *QueryTimeoutError; /* OperationalError and the built-in TimeoutError */
     /* SQLSTATE (5 chars) and class (2 chars) -> exception class; set by oxpg.errors. */
     PyObject *sqlstate_map;
 

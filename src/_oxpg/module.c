@@ -66,6 +66,16 @@ static int add_exceptions(PyObject *module, OxpgState *st)
     OXPG_EXC(NotSupportedError, "NotSupportedError", st->DatabaseError,
              "A feature the server or oxpg does not support (SQLSTATE class 0A).");
 #undef OXPG_EXC
+    /* Both an OperationalError (PEP 249) and a TimeoutError (what asyncio and the
+     * standard library raise), so either except clause catches it. */
+    PyObject *bases = PyTuple_Pack(2, st->OperationalError, PyExc_TimeoutError);
+    if (bases == NULL)
+        return -1;
+    st->QueryTimeoutError = new_exception(module, "QueryTimeoutError", bases,
+                                          "A statement ran past its timeout and was cancelled on the server.");
+    Py_DECREF(bases);
+    if (st->QueryTimeoutError == NULL)
+        return -1;
     return 0;
 }
 
@@ -238,6 +248,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->InternalError);
     Py_VISIT(st->ProgrammingError);
     Py_VISIT(st->NotSupportedError);
+    Py_VISIT(st->QueryTimeoutError);
     Py_VISIT(st->sqlstate_map);
     Py_VISIT(st->utc);
     Py_VISIT(st->decimal_type);
@@ -261,6 +272,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->InternalError);
     Py_CLEAR(st->ProgrammingError);
     Py_CLEAR(st->NotSupportedError);
+    Py_CLEAR(st->QueryTimeoutError);
     Py_CLEAR(st->sqlstate_map);
     Py_CLEAR(st->utc);
     Py_CLEAR(st->decimal_type);

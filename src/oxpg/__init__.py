@@ -20,6 +20,7 @@ from ._oxpg import (
     NotSupportedError,
     OperationalError,
     ProgrammingError,
+    QueryTimeoutError,
     Warning,
 )
 from .client import Client, TransactionStatus
@@ -44,6 +45,7 @@ __all__ = [
     "NotSupportedError",
     "OperationalError",
     "ProgrammingError",
+    "QueryTimeoutError",
     "TransactionStatus",
     "Warning",
     "connect",

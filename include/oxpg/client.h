@@ -18,6 +18,11 @@ typedef struct {
     pid_t pid;               /* process that opened conn: a forked child must not touch it */
     int broken;              /* the connection was lost, not closed by the user */
     int statements_dropped;  /* the last statement was DISCARD ALL / DEALLOCATE ALL */
+    double deadline;         /* monotonic time the current call must end by, -1 for none */
+    double timeout;          /* the timeout= that set deadline, for the error message */
+    /* Guards conn against close() while another thread's cancel() reads it; never
+     * held while waiting for anything else. */
+    PyThread_type_lock cancel_lock;
     OxpgStatementCache cache;
     PyObject *host;          /* str, kept for repr after close */
     PyObject *port;

@@ -1,6 +1,7 @@
 /* The Client type. The only file (with wait.c) that calls blocking libpq functions;
  * every such call runs with the GIL released and the client's lock held. */
 #include "oxpg/client.h"
+#include "oxpg/cancel.h"
 #include "oxpg/codecs.h"
 #include "oxpg/compat.h"
 #include "oxpg/errors.h"
@@ -17,6 +18,8 @@
 
 /* How long a cancelled query may take to finish before the connection is given up. */
 #define DRAIN_SECONDS 5.0
+/* How long delivering a cancel request may take (it opens its own connection). */
+#define CANCEL_SECONDS 5.0
 
 typedef enum { RUN_DICTS, RUN_TUPLES, RUN_EXECUTE } RunMode;
 
@@ -104,10 +107,20 @@ static int forked(OxpgClient *self)
 static void finish_connection(OxpgClient *self)
 {
     PGconn *conn = self->conn;
-    self->conn = NULL;
-    if (conn == NULL || forked(self))
+    if (conn == NULL)
         return;
+    if (forked(self)) {
+        self->conn = NULL;
+        return;
+    }
+    /* cancel() in another thread may be reading conn: wait for it, without the GIL
+     * (it may need the GIL to finish). */
     Py_BEGIN_ALLOW_THREADS
+    if (self->cancel_lock != NULL)
+        PyThread_acquire_lock(self->cancel_lock, WAIT_LOCK);
+    self->conn = NULL;
+    if (self->cancel_lock != NULL)
+        PyThread_release_lock(self->cancel_lock);
     PQfinish(conn);
     Py_END_ALLOW_THREADS
 }
@@ -205,19 +218,21 @@ static int drain(OxpgClient *self, double deadline)
 static void cancel_and_drain(OxpgClient *self)
 {
     PyObject *pending = oxpg_err_take();
-    PGcancel *cancel = PQgetCancel(self->conn);
-    if (cancel != NULL) {
-        char errbuf[256];
-        Py_BEGIN_ALLOW_THREADS
-        PQcancel(cancel, errbuf, sizeof(errbuf));
-        PQfreeCancel(cancel);
-        Py_END_ALLOW_THREADS
-    }
+    oxpg_cancel_request(self->conn, CANCEL_SECONDS);
     if (drain(self, oxpg_monotonic() + DRAIN_SECONDS) < 0) {
         self->broken = 1;
         finish_connection(self);
     }
     oxpg_err_restore(pending);
+}
+
+static void raise_timeout(OxpgClient *self)
+{
+    char message[160];
+    PyOS_snprintf(message, sizeof(message),
+                  "the statement did not finish within its timeout of %.3g s and was cancelled on the server",
+                  self->timeout);
+    PyErr_SetString(self->st->QueryTimeoutError, message);
 }
 
 /* COPY is not available through query()/execute(): end it without losing sync. */
@@ -233,8 +248,10 @@ static int refuse_copy(OxpgClient *self, ExecStatusType status)
             PQfreemem(buf);
         if (got != 0)
             return got == -2 ? -1 : 0;
-        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ, -1);
-        if (ws == OXPG_WAIT_ERROR)
+        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ, self->deadline);
+        if (ws == OXPG_WAIT_TIMEOUT)
+            raise_timeout(self);
+        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT)
             return -2;
         if (ws != OXPG_WAIT_READY || !PQconsumeInput(conn))
             return -1;
@@ -251,8 +268,10 @@ static PGresult *collect_results(OxpgClient *self)
     PGresult *error = NULL;
     int copy_refused = 0;
     for (;;) {
-        OxpgWaitStatus ws = oxpg_wait_result(conn, -1);
-        if (ws == OXPG_WAIT_ERROR) {
+        OxpgWaitStatus ws = oxpg_wait_result(conn, self->deadline);
+        if (ws == OXPG_WAIT_TIMEOUT)
+            raise_timeout(self);
+        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
             cancel_and_drain(self);
             goto fail;
         }
@@ -713,7 +732,42 @@ done:
     return out;
 }
 
-static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, RunMode mode)
+/* The keyword-only timeout= of query/execute: seconds (int or float > 0) or None.
+ * Returns 0 with *timeout -1 when absent or None. */
+static int parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                         double *timeout)
+{
+    *timeout = -1;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_CompareWithASCIIString(name, "timeout") != 0) {
+            PyErr_Format(PyExc_TypeError, "unexpected keyword argument %R (parameters are positional: $1, $2, ...)",
+                         name);
+            return -1;
+        }
+        PyObject *value = args[nargs + i];
+        if (value == Py_None)
+            continue;
+        if (PyBool_Check(value) || !(PyLong_Check(value) || PyFloat_Check(value))) {
+            PyErr_Format(PyExc_TypeError, "timeout must be a number of seconds or None, not %.200s",
+                         Py_TYPE(value)->tp_name);
+            return -1;
+        }
+        double seconds = PyFloat_AsDouble(value);
+        if (seconds == -1.0 && PyErr_Occurred())
+            return -1;
+        if (!(seconds > 0) || seconds > 1e9) {
+            PyErr_SetString(PyExc_ValueError, "timeout must be more than 0 seconds");
+            return -1;
+        }
+        *timeout = seconds;
+    }
+    (void)self;
+    return 0;
+}
+
+static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, RunMode mode, double timeout)
 {
     OxpgState *st = self->st;
     if (nargs < 1) {
@@ -746,10 +800,15 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
     int simple = mode == RUN_EXECUTE && nargs == 1;
     PyObject *out = NULL;
     if (lock_client(self) == 0) {
+        /* The timeout counts from here: waiting for another thread's statement to
+         * finish is not this statement's time. */
+        self->timeout = timeout;
+        self->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
         /* Decoding happens under the lock too: the cached column descriptions it
          * uses belong to the connection's statement cache. */
         if (check_usable(self) == 0 && check_param_count(self, sql, sql_len, nargs - 1) == 0)
             out = run_locked(self, args[0], sql, &params, simple, mode);
+        self->deadline = -1;
         unlock_client(self);
     }
     oxpg_params_free(&params);
@@ -758,30 +817,43 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
 
 /* ---- Python methods -------------------------------------------------------- */
 
-PyDoc_STRVAR(query_doc, "query($self, sql, /, *params)\n--\n\n"
+PyDoc_STRVAR(query_doc, "query($self, sql, /, *params, timeout=None)\n--\n\n"
                         "Run one statement with $1, $2, ... bound to params and return its rows\n"
-                        "as a list of dicts (column order kept).");
+                        "as a list of dicts (column order kept). timeout: seconds after which the\n"
+                        "statement is cancelled on the server and QueryTimeoutError is raised.");
 
-static PyObject *Client_query(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *Client_query(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    return run(self, args, nargs, RUN_DICTS);
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    double timeout;
+    if (OXPG_UNLIKELY(kwnames != NULL) && parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
+        return NULL;
+    return run(self, args, nargs, RUN_DICTS, kwnames != NULL ? timeout : -1);
 }
 
-PyDoc_STRVAR(query_tuples_doc, "query_tuples($self, sql, /, *params)\n--\n\n"
+PyDoc_STRVAR(query_tuples_doc, "query_tuples($self, sql, /, *params, timeout=None)\n--\n\n"
                                "Like query() but each row is a tuple in column order.");
 
-static PyObject *Client_query_tuples(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *Client_query_tuples(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    return run(self, args, nargs, RUN_TUPLES);
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    double timeout;
+    if (OXPG_UNLIKELY(kwnames != NULL) && parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
+        return NULL;
+    return run(self, args, nargs, RUN_TUPLES, kwnames != NULL ? timeout : -1);
 }
 
-PyDoc_STRVAR(execute_doc, "execute($self, sql, /, *params)\n--\n\n"
+PyDoc_STRVAR(execute_doc, "execute($self, sql, /, *params, timeout=None)\n--\n\n"
                           "Run a statement and return the number of rows it affected (0 when the\n"
                           "command reports none). Without params, sql may hold several statements.");
 
-static PyObject *Client_execute(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *Client_execute(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    return run(self, args, nargs, RUN_EXECUTE);
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    double timeout;
+    if (OXPG_UNLIKELY(kwnames != NULL) && parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
+        return NULL;
+    return run(self, args, nargs, RUN_EXECUTE, kwnames != NULL ? timeout : -1);
 }
 
 PyDoc_STRVAR(close_doc, "close($self, /)\n--\n\nClose the connection. Calling it again does nothing.");
@@ -799,6 +871,28 @@ static PyObject *Client_close(OxpgClient *self, PyObject *Py_UNUSED(ignored))
     oxpg_cache_reset(&self->cache, 0);
     unlock_client(self);
     Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(cancel_doc, "cancel($self, /)\n--\n\n"
+                         "Ask the server to cancel the statement this client is running, from any\n"
+                         "thread. The statement then raises oxpg.errors.QueryCanceled and the client\n"
+                         "stays usable. Does nothing when no statement runs. Returns whether the\n"
+                         "request reached the server.");
+
+static PyObject *Client_cancel(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+{
+    if (check_same_process(self) < 0)
+        return NULL;
+    /* Not the client lock: the statement to cancel holds it. */
+    PyLockStatus got;
+    Py_BEGIN_ALLOW_THREADS
+    got = PyThread_acquire_lock(self->cancel_lock, WAIT_LOCK);
+    Py_END_ALLOW_THREADS
+    if (got != PY_LOCK_ACQUIRED)
+        return PyErr_NoMemory();
+    int delivered = self->conn != NULL && oxpg_cancel_request(self->conn, CANCEL_SECONDS) == 0;
+    PyThread_release_lock(self->cancel_lock);
+    return PyBool_FromLong(delivered);
 }
 
 PyDoc_STRVAR(take_notices_doc, "take_notices($self, /)\n--\n\n"
@@ -902,11 +996,12 @@ static PyObject *Client_repr(OxpgClient *self)
 }
 
 static PyMethodDef client_methods[] = {
-    {"query", (PyCFunction)(void (*)(void))Client_query, METH_FASTCALL, query_doc},
-    {"query_tuples", (PyCFunction)(void (*)(void))Client_query_tuples, METH_FASTCALL, query_tuples_doc},
-    {"execute", (PyCFunction)(void (*)(void))Client_execute, METH_FASTCALL, execute_doc},
+    {"query", (PyCFunction)(void (*)(void))Client_query, METH_FASTCALL | METH_KEYWORDS, query_doc},
+    {"query_tuples", (PyCFunction)(void (*)(void))Client_query_tuples, METH_FASTCALL | METH_KEYWORDS, query_tuples_doc},
+    {"execute", (PyCFunction)(void (*)(void))Client_execute, METH_FASTCALL | METH_KEYWORDS, execute_doc},
     {"close", (PyCFunction)Client_close, METH_NOARGS, close_doc},
     {"take_notices", (PyCFunction)Client_take_notices, METH_NOARGS, take_notices_doc},
+    {"cancel", (PyCFunction)Client_cancel, METH_NOARGS, cancel_doc},
     {"statement_cache_info", (PyCFunction)Client_statement_cache_info, METH_NOARGS, statement_cache_info_doc},
     {"__enter__", (PyCFunction)Client_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))Client_exit, METH_FASTCALL, NULL},
@@ -962,6 +1057,8 @@ static void Client_dealloc(OxpgClient *self)
     oxpg_cache_free(&self->cache);
     if (self->lock != NULL)
         PyThread_free_lock(self->lock);
+    if (self->cancel_lock != NULL)
+        PyThread_free_lock(self->cancel_lock);
     Py_CLEAR(self->host);
     Py_CLEAR(self->port);
     Py_CLEAR(self->dbname);
@@ -1120,6 +1217,11 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
         PyErr_NoMemory();
         goto fail;
     }
+    if ((self->cancel_lock = PyThread_allocate_lock()) == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    self->deadline = -1;
     if (oxpg_cache_init(&self->cache, cache_size, prepare_threshold) < 0)
         goto fail;
     if ((self->host = str_or_empty(PQhost(conn))) == NULL || (self->port = str_or_empty(PQport(conn))) == NULL ||

@@ -9,8 +9,11 @@ PYTEST_ARGS ?=
 EDITABLE_STAMP := $(VENV)/.oxpg-editable.stamp
 # The peers bench/ compares against; only `make bench` needs them.
 BENCH_STAMP := $(VENV)/.oxpg-bench-requirements.stamp
+# Decoder fuzzing (tests/fuzz/run.sh: clang, libFuzzer, ASan/UBSan, in build/fuzz/).
+FUZZ_SECONDS ?= 60
+FUZZ := FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PYTHON=$(PY) bash tests/fuzz/run.sh
 
-.PHONY: all bootstrap build demo test bench clean distclean
+.PHONY: all bootstrap build demo test fuzz bench clean distclean
 
 all: build
 
@@ -32,10 +35,17 @@ build: bootstrap
 demo: build
 	$(PY) examples/quickstart.py
 
-# -Werror here (and so in CI): warnings are bugs in this code base.
+# -Werror here (and so in CI): warnings are bugs in this code base. After pytest, the
+# decoders are fuzzed for FUZZ_SECONDS (0: only replay tests/fuzz/crashes/), so
+# bootstrap installs clang for these two targets.
 test: export OXPG_WERROR := 1
+test fuzz: export OXPG_FUZZ_TOOLCHAIN := 1
 test: build
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(FUZZ)
+
+fuzz: bootstrap
+	$(FUZZ)
 
 $(BENCH_STAMP): bench/requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt

@@ -38,6 +38,19 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyth
 # Debian's own Python ships venv without ensurepip unless pythonX.Y-venv is installed.
 python_venv_ok() { "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; }
 
+# `make test`/`make fuzz` (OXPG_FUZZ_TOOLCHAIN=1): clang able to link a libFuzzer target
+# with ASan/UBSan. Debian 12 ships those runtimes apart from clang, in libclang-rt-dev.
+fuzz_toolchain_ok() {
+    have clang || return 1
+    local probe
+    probe="$(mktemp)"
+    printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' |
+        clang -x c - -fsanitize=fuzzer,address,undefined -o "$probe" >/dev/null 2>&1
+    local status=$?
+    rm -f "$probe"
+    return $status
+}
+
 find_missing() {
     missing=()
     libpq_ok || missing+=(libpq-dev)
@@ -52,6 +65,9 @@ find_missing() {
         v="$(python_version)"
         python_headers_ok || missing+=("python$v-dev")
         python_venv_ok || missing+=("python$v-venv")
+    fi
+    if [ "${OXPG_FUZZ_TOOLCHAIN:-}" = 1 ] && ! fuzz_toolchain_ok; then
+        if have clang; then missing+=(libclang-rt-dev); else missing+=(clang); fi
     fi
 }
 
@@ -73,6 +89,10 @@ if ((${#missing[@]})); then
     say "installing: ${missing[*]}"
     # The "postgresql" package may start its own cluster on port 5432; the tests never use it.
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    # Where it exists (Debian 12+), clang's sanitizer and libFuzzer runtimes.
+    if [[ " ${missing[*]} " == *" clang "* ]] && apt-cache show libclang-rt-dev >/dev/null 2>&1; then
+        missing+=(libclang-rt-dev)
+    fi
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 
     find_missing

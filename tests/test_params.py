@@ -214,7 +214,7 @@ def test_execute_with_params_returns_rowcount(db, table):
 
 @pytest.mark.parametrize(
     "bad",
-    [object(), {1, 2}, frozenset(), [1, 2], (1, 2), complex(1, 2), type, len, Ellipsis, range(3),
+    [object(), {1, 2}, frozenset(), [object()], (1, 2j), complex(1, 2), type, len, Ellipsis, range(3),
      oxpg.DataError("x")],
     ids=lambda b: type(b).__name__,
 )

@@ -9,6 +9,16 @@
 
 #define OXPG_NOTICE_QUEUE 64
 
+typedef struct OxpgStream OxpgStream;
+
+/* What a pipeline has queued, in order, for reading the results back. */
+typedef struct {
+    int *kinds;
+    int head; /* next to read */
+    int count;
+    int cap;
+} OxpgPipelineLog;
+
 typedef struct {
     PyObject_HEAD
     OxpgState *st;
@@ -24,6 +34,16 @@ typedef struct {
      * held while waiting for anything else. */
     PyThread_type_lock cancel_lock;
     OxpgStatementCache cache;
+    /* A stream still reading its result holds the connection; the next statement
+     * (or close) ends it first. Borrowed: the stream clears it when it ends. */
+    OxpgStream *active_stream;
+    int orphaned_result; /* a stream was freed mid-result: drain before the next statement */
+    int in_pipeline;     /* pipeline mode: only the pipeline's methods may send */
+    OxpgPipelineLog pipeline;
+    /* The server's TimeZone setting and its tzinfo (NULL when UTC), rebuilt when the
+     * server reports a change. */
+    char timezone_name[64];
+    PyObject *timezone;
     PyObject *host;          /* str, kept for repr after close */
     PyObject *port;
     PyObject *dbname;
@@ -37,8 +57,60 @@ typedef struct {
 } OxpgClient;
 
 extern PyType_Spec oxpg_client_spec;
+extern PyType_Spec oxpg_stream_spec;
 
-/* connect(keywords, values, expand_dbname) -> Client; module-level function. */
+/* How long delivering a cancel request for cancel() may take (it opens its own
+ * connection). */
+#define OXPG_CANCEL_SECONDS 5.0
+
+/* connect(cls, keywords, values, expand_dbname, cache_size, threshold) -> Client. */
 PyObject *oxpg_client_connect(PyObject *module, PyObject *args);
+
+/* The rest is shared by the files that drive a Client (client.c, batch.c, stream.c).
+ * Conventions as everywhere: int -1 / NULL means an exception is set. */
+
+/* Take / release the client's lock (waits with the GIL released; re-entry from the
+ * same thread raises InterfaceError). */
+int oxpg_client_lock(OxpgClient *self);
+void oxpg_client_unlock(OxpgClient *self);
+/* InterfaceError in a forked child: checked before locking. */
+int oxpg_client_check_process(OxpgClient *self);
+/* Lock held: raises unless the connection is open (closed or lost otherwise). */
+int oxpg_client_check_open(OxpgClient *self);
+/* Lock held: open and free for a statement (no pipeline open). */
+int oxpg_client_check_usable(OxpgClient *self);
+/* Lock held: ProgrammingError when more parameters are given than $n placeholders. */
+int oxpg_client_check_param_count(OxpgClient *self, const char *sql, Py_ssize_t sql_len, Py_ssize_t given);
+/* The keyword-only timeout= argument: seconds, or -1 when absent or None. */
+int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                              double *timeout);
+/* Set QueryTimeoutError for the current call's timeout. */
+void oxpg_client_raise_timeout(OxpgClient *self);
+/* The connection is gone: raise (the server's last error when given) and close. */
+void oxpg_client_raise_lost(OxpgClient *self, const PGresult *error);
+void oxpg_client_lost(OxpgClient *self);
+/* How long a cancelled statement may take to finish before the connection is
+ * given up (10% of the call's timeout, at least 0.1 s; 1 s without a timeout). */
+double oxpg_client_grace(OxpgClient *self);
+/* An exception is pending mid-statement: cancel on the server, drain, keep it. */
+void oxpg_client_cancel_and_drain(OxpgClient *self);
+/* Lock held: every result of the statement just sent, keeping the last. */
+PGresult *oxpg_client_collect(OxpgClient *self);
+/* Lock held: the tzinfo timestamptz values are shown in (NULL for UTC). */
+PyObject *oxpg_client_timezone(OxpgClient *self);
+/* Lock held: end the active stream, if any (cancel and drain its statement). */
+void oxpg_stream_abandon(OxpgClient *self);
+/* Mark a stream as ended without its statement (the connection closed). */
+void oxpg_stream_cut(OxpgStream *stream);
+/* Methods defined in other files. */
+PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *ignored);
+PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *ignored);
+PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *ignored);
+PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
+PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+extern const char oxpg_stream_doc[];
+PyObject *oxpg_client_executemany(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+extern const char oxpg_executemany_doc[];
 
 #endif

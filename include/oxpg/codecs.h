@@ -45,6 +45,36 @@ PyObject *oxpg_decode_jsonb(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_record(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_void(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_array(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_inet(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_cidr(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_macaddr(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_macaddr8(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_bits(OxpgState *st, const char *data, int len); /* bit and varbit */
+PyObject *oxpg_decode_money(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_pg_lsn(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_xid(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_xid8(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_cid(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_tid(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_point(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_line(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_lseg(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_box(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_path(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_polygon(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_circle(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_int4range(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_int8range(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_numrange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_daterange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_tsrange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_tstzrange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_int4multirange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_int8multirange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_nummultirange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_datemultirange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_tsmultirange(OxpgState *st, const char *data, int len);
+PyObject *oxpg_decode_tstzmultirange(OxpgState *st, const char *data, int len);
 
 /* Text-format decoders, used when a result had to be fetched as text (a column
  * type without binary output, such as aclitem): NULL when the type stays str. */
@@ -54,6 +84,14 @@ oxpg_decode_fn oxpg_text_decoder(Oid oid);
  * matching OXPG_*_SIZE or computed), return bytes written or -1 with an exception. */
 int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, char **out, int *out_len);
 int oxpg_encode_numeric_from_long(OxpgState *st, PyObject *value, char **out, int *out_len);
+
+/* inet/cidr: the most bytes one value takes (header and an IPv6 address). */
+#define OXPG_INET_MAX_SIZE 20
+/* 1 when v is an ipaddress address, interface or network, else 0. */
+int oxpg_is_ip(OxpgState *st, PyObject *v);
+/* An ipaddress object -> inet (addresses, interfaces) or cidr (networks) in out;
+ * returns the byte count and sets *oid, or -1 with an exception set. */
+int oxpg_encode_ip(OxpgState *st, PyObject *v, char out[OXPG_INET_MAX_SIZE], Oid *oid);
 
 /* Days since 0001-01-01 (ordinal 1) <-> civil date, proleptic Gregorian. */
 void oxpg_ordinal_to_ymd(int64_t ordinal, int *year, int *month, int *day);

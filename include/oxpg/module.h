@@ -14,6 +14,7 @@ static inline PyDateTime_CAPI *oxpg_unused_datetime_api(void)
 
 typedef struct {
     PyTypeObject *ClientType;
+    PyTypeObject *StreamType;
 
     /* PEP 249 exception tree, created in module.c. */
     PyObject *Warning;
@@ -27,6 +28,7 @@ typedef struct {
     PyObject *ProgrammingError;
     PyObject *NotSupportedError;
     PyObject *QueryTimeoutError; /* OperationalError and the built-in TimeoutError */
+    PyObject *PipelineAborted;   /* a statement skipped because an earlier one failed */
     /* SQLSTATE (5 chars) and class (2 chars) -> exception class; set by oxpg.errors. */
     PyObject *sqlstate_map;
 
@@ -37,11 +39,37 @@ typedef struct {
     PyObject *uuid_type;
     PyObject *json_loads;
     PyObject *json_dumps;
+    /* ipaddress classes: inet/cidr values are built from and recognised as these. */
+    PyObject *ipv4_address;
+    PyObject *ipv6_address;
+    PyObject *ipv4_interface;
+    PyObject *ipv6_interface;
+    PyObject *ipv4_network;
+    PyObject *ipv6_network;
+    /* oxpg.types: Range values, and the Json/Jsonb parameter wrappers. */
+    PyObject *range_type;
+    PyObject *range_empty; /* Range(empty=True), shared: Range is immutable */
+    PyObject *json_wrapper;
+    PyObject *jsonb_wrapper;
+    PyObject *range_bounds[4]; /* "()", "(]", "[)", "[]": index lower_inc * 2 + upper_inc */
 
     /* Interned attribute names used on hot or semi-hot paths. */
     PyObject *str_utcoffset;
     PyObject *str_as_tuple;
     PyObject *str_bytes;
+    PyObject *str_packed;
+    PyObject *str_ip;
+    PyObject *str_prefixlen;
+    PyObject *str_network;
+    PyObject *str_network_address;
+    PyObject *str_scope_id;
+    PyObject *str_lower;
+    PyObject *str_upper;
+    PyObject *str_lower_inc;
+    PyObject *str_upper_inc;
+    PyObject *str_isempty;
+    PyObject *str_obj;
+    PyObject *str_dumps;
 } OxpgState;
 
 OxpgState *oxpg_state_from_type(PyTypeObject *type);

@@ -20,7 +20,8 @@ typedef struct {
     int format;
     oxpg_decode_fn decode; /* NULL: the value comes from the text forms */
     const char *type_name;
-    PyObject *name; /* shared by every row */
+    PyObject *name;  /* shared by every row */
+    int in_timezone; /* a timestamptz: shown in the session's time zone */
 } OxpgColumn;
 
 /* How to decode the rows of one result shape. */
@@ -28,6 +29,9 @@ typedef struct {
     int count;
     int duplicate_names; /* 1 + index of a repeated column name, 0 when none */
     int needs_text;      /* some column has no binary decoder */
+    /* The session's TimeZone for timestamptz values, borrowed and set before each
+     * decode; NULL keeps them in UTC (the decoder's own result). */
+    PyObject *timezone;
     OxpgColumn *columns;
 } OxpgColumns;
 
@@ -40,6 +44,9 @@ int oxpg_columns_match(const OxpgColumns *cols, const PGresult *res);
 /* list[dict] (column order kept) or list[tuple]; text may be NULL when no column needs it. */
 PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
                            int as_dicts);
+
+/* Row r of res as a dict or tuple (no text forms: the caller checked needs_text). */
+PyObject *oxpg_result_row(OxpgState *st, const PGresult *res, const OxpgColumns *cols, int r, int as_dicts);
 
 /* Affected row count of a command result (0 when the command reports none). */
 PyObject *oxpg_result_rowcount(const PGresult *res);

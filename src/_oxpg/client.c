@@ -16,10 +16,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* How long a cancelled query may take to finish before the connection is given up. */
-#define DRAIN_SECONDS 5.0
-/* How long delivering a cancel request may take (it opens its own connection). */
-#define CANCEL_SECONDS 5.0
 
 typedef enum { RUN_DICTS, RUN_TUPLES, RUN_EXECUTE } RunMode;
 
@@ -27,7 +23,7 @@ typedef enum { RUN_DICTS, RUN_TUPLES, RUN_EXECUTE } RunMode;
 
 /* Take the client's lock; while another thread holds it, wait with the GIL released
  * and keep signal handlers running. */
-static int lock_client(OxpgClient *self)
+int oxpg_client_lock(OxpgClient *self)
 {
     unsigned long me = PyThread_get_thread_ident();
     /* A signal handler (or other callback) running inside our own wait would wait
@@ -55,7 +51,7 @@ static int lock_client(OxpgClient *self)
     return 0;
 }
 
-static void unlock_client(OxpgClient *self)
+void oxpg_client_unlock(OxpgClient *self)
 {
     self->owner = 0;
     PyThread_release_lock(self->lock);
@@ -127,7 +123,7 @@ static void finish_connection(OxpgClient *self)
 
 /* Checked before taking the lock: a fork copies the lock in whatever state another
  * thread of the parent had it, so a child must never wait for it. */
-static int check_same_process(OxpgClient *self)
+int oxpg_client_check_process(OxpgClient *self)
 {
     if (!forked(self))
         return 0;
@@ -139,7 +135,7 @@ static int check_same_process(OxpgClient *self)
 }
 
 /* Must hold the lock. Raises unless conn can be used. */
-static int check_usable(OxpgClient *self)
+int oxpg_client_check_open(OxpgClient *self)
 {
     OxpgState *st = self->st;
     if (self->conn == NULL) {
@@ -150,8 +146,21 @@ static int check_usable(OxpgClient *self)
     return 0;
 }
 
+int oxpg_client_check_usable(OxpgClient *self)
+{
+    if (oxpg_client_check_open(self) < 0)
+        return -1;
+    /* While a pipeline is open only its own methods may send. */
+    if (self->in_pipeline) {
+        PyErr_SetString(self->st->InterfaceError,
+                        "a pipeline is open on this client: queue statements through it, or leave its block first");
+        return -1;
+    }
+    return 0;
+}
+
 /* The connection is gone: raise OperationalError with libpq's reason and close. */
-static void connection_lost(OxpgClient *self)
+void oxpg_client_lost(OxpgClient *self)
 {
     if (!PyErr_Occurred())
         oxpg_raise_conn_error(self->st, self->st->OperationalError, self->conn, "the connection was lost");
@@ -162,7 +171,7 @@ static void connection_lost(OxpgClient *self)
 /* The socket failed mid-statement. libpq may already hold the server's last words
  * (a terminated backend sends FATAL 57P01 before closing): raise those, with their
  * SQLSTATE, rather than only "connection lost". */
-static void raise_lost(OxpgClient *self, const PGresult *error)
+void oxpg_client_raise_lost(OxpgClient *self, const PGresult *error)
 {
     PGconn *conn = self->conn;
     if (error != NULL) {
@@ -174,7 +183,7 @@ static void raise_lost(OxpgClient *self, const PGresult *error)
             oxpg_raise_result_error(self->st, r, self->st->OperationalError);
         PQclear(r);
     }
-    connection_lost(self);
+    oxpg_client_lost(self);
 }
 
 /* ---- running a statement ---------------------------------------------------- */
@@ -215,18 +224,29 @@ static int drain(OxpgClient *self, double deadline)
 
 /* An exception (e.g. KeyboardInterrupt) is pending mid-query: cancel the query on the
  * server and drain the connection so the next statement starts clean. */
-static void cancel_and_drain(OxpgClient *self)
+double oxpg_client_grace(OxpgClient *self)
+{
+    /* A timeout's error must come within 10% of it; Ctrl-C within about a second.
+     * A server that has not finished the cancelled statement by then (or cannot be
+     * reached: a network black hole) costs the connection, never the caller's time. */
+    if (self->deadline >= 0 && self->timeout > 0)
+        return self->timeout * 0.1 > 0.1 ? self->timeout * 0.1 : 0.1;
+    return 1.0;
+}
+
+void oxpg_client_cancel_and_drain(OxpgClient *self)
 {
     PyObject *pending = oxpg_err_take();
-    oxpg_cancel_request(self->conn, CANCEL_SECONDS);
-    if (drain(self, oxpg_monotonic() + DRAIN_SECONDS) < 0) {
+    double until = oxpg_monotonic() + oxpg_client_grace(self);
+    oxpg_cancel_request(self->conn, until - oxpg_monotonic());
+    if (drain(self, until) < 0) {
         self->broken = 1;
         finish_connection(self);
     }
     oxpg_err_restore(pending);
 }
 
-static void raise_timeout(OxpgClient *self)
+void oxpg_client_raise_timeout(OxpgClient *self)
 {
     char message[160];
     PyOS_snprintf(message, sizeof(message),
@@ -250,7 +270,7 @@ static int refuse_copy(OxpgClient *self, ExecStatusType status)
             return got == -2 ? -1 : 0;
         OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ, self->deadline);
         if (ws == OXPG_WAIT_TIMEOUT)
-            raise_timeout(self);
+            oxpg_client_raise_timeout(self);
         if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT)
             return -2;
         if (ws != OXPG_WAIT_READY || !PQconsumeInput(conn))
@@ -260,7 +280,7 @@ static int refuse_copy(OxpgClient *self, ExecStatusType status)
 
 /* Collect every result of the statement just sent; keep the last one. Returns a
  * PGresult the caller clears, or NULL with an exception set. */
-static PGresult *collect_results(OxpgClient *self)
+PGresult *oxpg_client_collect(OxpgClient *self)
 {
     OxpgState *st = self->st;
     PGconn *conn = self->conn;
@@ -270,13 +290,13 @@ static PGresult *collect_results(OxpgClient *self)
     for (;;) {
         OxpgWaitStatus ws = oxpg_wait_result(conn, self->deadline);
         if (ws == OXPG_WAIT_TIMEOUT)
-            raise_timeout(self);
+            oxpg_client_raise_timeout(self);
         if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
-            cancel_and_drain(self);
+            oxpg_client_cancel_and_drain(self);
             goto fail;
         }
         if (ws != OXPG_WAIT_READY) {
-            raise_lost(self, error);
+            oxpg_client_raise_lost(self, error);
             goto fail;
         }
         PGresult *r = PQgetResult(conn);
@@ -293,11 +313,11 @@ static PGresult *collect_results(OxpgClient *self)
             copy_refused = 1;
             int rc = refuse_copy(self, status);
             if (rc == -2) {
-                cancel_and_drain(self);
+                oxpg_client_cancel_and_drain(self);
                 goto fail;
             }
             if (rc < 0) {
-                connection_lost(self);
+                oxpg_client_lost(self);
                 goto fail;
             }
         } else {
@@ -319,7 +339,7 @@ static PGresult *collect_results(OxpgClient *self)
         int lost = PQstatus(conn) == CONNECTION_BAD;
         oxpg_raise_result_error(st, error, lost ? st->OperationalError : st->DatabaseError);
         if (lost)
-            connection_lost(self);
+            oxpg_client_lost(self);
         goto fail;
     }
     if (last == NULL || PQresultStatus(last) == PGRES_EMPTY_QUERY) {
@@ -349,12 +369,12 @@ static PGresult *send_and_collect(OxpgClient *self, const char *sql, const OxpgP
     Py_END_ALLOW_THREADS
     if (!sent) {
         if (PQstatus(conn) == CONNECTION_BAD)
-            connection_lost(self);
+            oxpg_client_lost(self);
         else
             oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
         return NULL;
     }
-    return collect_results(self);
+    return oxpg_client_collect(self);
 }
 
 /* PostgreSQL must keep talking UTF-8 to us: a SET client_encoding is undone. */
@@ -387,10 +407,10 @@ static int send_text_chunk(OxpgClient *self, char *sql, int n, const Oid *types,
     sent = PQsendQueryParams(conn, sql, n, types, values, lengths, formats, 0);
     Py_END_ALLOW_THREADS
     if (!sent) {
-        connection_lost(self);
+        oxpg_client_lost(self);
         return -1;
     }
-    PGresult *chunk = collect_results(self);
+    PGresult *chunk = oxpg_client_collect(self);
     if (chunk == NULL) {
         /* Some types refuse binary input (pg_ndistinct): say what to do about it. */
         if (self->conn != NULL && PyErr_ExceptionMatches(self->st->DatabaseError))
@@ -507,7 +527,7 @@ static PGresult *send_and_collect_any(OxpgClient *self, const char *sql, const O
 
 /* The server ignores parameters beyond the highest $n when their types are declared,
  * so a surplus value would vanish silently. */
-static int check_param_count(OxpgClient *self, const char *sql, Py_ssize_t sql_len, Py_ssize_t given)
+int oxpg_client_check_param_count(OxpgClient *self, const char *sql, Py_ssize_t sql_len, Py_ssize_t given)
 {
     OxpgState *st = self->st;
     if (given == 0)
@@ -589,12 +609,12 @@ static PGresult *send_prepared(OxpgClient *self, const OxpgStatement *stmt, cons
     Py_END_ALLOW_THREADS
     if (!sent) {
         if (PQstatus(conn) == CONNECTION_BAD)
-            connection_lost(self);
+            oxpg_client_lost(self);
         else
             oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
         return NULL;
     }
-    return collect_results(self);
+    return oxpg_client_collect(self);
 }
 
 /* Prepare stmt on the server under a fresh name. */
@@ -612,11 +632,11 @@ static int prepare(OxpgClient *self, OxpgStatement *stmt, const char *sql, const
     PGresult *r = NULL;
     if (!sent) {
         if (PQstatus(conn) == CONNECTION_BAD)
-            connection_lost(self);
+            oxpg_client_lost(self);
         else
             oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
     } else {
-        r = collect_results(self);
+        r = oxpg_client_collect(self);
     }
     if (r == NULL) {
         stmt->name[0] = '\0'; /* nothing to close on the server */
@@ -691,13 +711,50 @@ static const OxpgColumns *columns_for(OxpgStatement *stmt, const PGresult *res, 
     return &stmt->columns;
 }
 
+/* Zone names PostgreSQL reports for UTC: no conversion needed. */
+static int is_utc(const char *name)
+{
+    static const char *const names[] = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Zulu", "Etc/Universal",
+                                        "Universal", "Etc/Zulu", "Etc/UCT", "Etc/GMT0", "GMT0", NULL};
+    for (const char *const *n = names; *n != NULL; n++) {
+        if (strcmp(name, *n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+PyObject *oxpg_client_timezone(OxpgClient *self)
+{
+    const char *name = self->conn != NULL ? PQparameterStatus(self->conn, "TimeZone") : NULL;
+    if (name == NULL || strlen(name) >= sizeof(self->timezone_name))
+        return NULL;
+    if (strcmp(name, self->timezone_name) == 0)
+        return self->timezone;
+    strcpy(self->timezone_name, name);
+    Py_CLEAR(self->timezone);
+    if (is_utc(name))
+        return NULL;
+    /* An IANA name (Europe/Berlin, Asia/Kathmandu): zoneinfo knows its DST rules.
+     * Anything zoneinfo cannot read (a POSIX string) keeps values in UTC: the
+     * instant is right either way. */
+    PyObject *pending = oxpg_err_take();
+    PyObject *module = PyImport_ImportModule("zoneinfo");
+    if (module != NULL) {
+        self->timezone = PyObject_CallMethod(module, "ZoneInfo", "s", name);
+        Py_DECREF(module);
+    }
+    PyErr_Clear();
+    oxpg_err_restore(pending);
+    return self->timezone;
+}
+
 /* Lock held: send, collect and decode. */
 static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql, OxpgParams *params, int simple,
                            RunMode mode)
 {
     OxpgState *st = self->st;
     OxpgStatement *stmt = NULL;
-    OxpgColumns local = {0, 0, 0, NULL};
+    OxpgColumns local = {0, 0, 0, NULL, NULL};
     OxpgTextForms text = {NULL, 0};
     PyObject *out = NULL;
     PGresult *res = NULL;
@@ -718,9 +775,10 @@ static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql
         out = oxpg_result_rowcount(res);
         goto done;
     }
-    const OxpgColumns *cols = columns_for(stmt, res, &local);
+    OxpgColumns *cols = (OxpgColumns *)columns_for(stmt, res, &local);
     if (cols == NULL || (cols->needs_text && fetch_text_forms(self, res, &text) < 0))
         goto done;
+    cols->timezone = oxpg_client_timezone(self);
     out = oxpg_result_rows(st, res, cols, &text, mode == RUN_DICTS);
 done:
     free_text_forms(&text);
@@ -734,7 +792,7 @@ done:
 
 /* The keyword-only timeout= of query/execute: seconds (int or float > 0) or None.
  * Returns 0 with *timeout -1 when absent or None. */
-static int parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                          double *timeout)
 {
     *timeout = -1;
@@ -789,7 +847,7 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
         PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
         return NULL;
     }
-    if (check_same_process(self) < 0)
+    if (oxpg_client_check_process(self) < 0)
         return NULL;
     OxpgParams params;
     if (oxpg_params_encode(st, &params, args + 1, nargs - 1) < 0)
@@ -799,341 +857,23 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
      * binary results. */
     int simple = mode == RUN_EXECUTE && nargs == 1;
     PyObject *out = NULL;
-    if (lock_client(self) == 0) {
+    if (oxpg_client_lock(self) == 0) {
         /* The timeout counts from here: waiting for another thread's statement to
          * finish is not this statement's time. */
         self->timeout = timeout;
         self->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
         /* Decoding happens under the lock too: the cached column descriptions it
          * uses belong to the connection's statement cache. */
-        if (check_usable(self) == 0 && check_param_count(self, sql, sql_len, nargs - 1) == 0)
-            out = run_locked(self, args[0], sql, &params, simple, mode);
+        if (oxpg_client_check_usable(self) == 0 && oxpg_client_check_param_count(self, sql, sql_len, nargs - 1) == 0) {
+            oxpg_stream_abandon(self);
+            out = self->conn != NULL ? run_locked(self, args[0], sql, &params, simple, mode) : NULL;
+            if (out == NULL && !PyErr_Occurred())
+                PyErr_SetString(st->OperationalError, "the connection was lost");
+        }
         self->deadline = -1;
-        unlock_client(self);
+        oxpg_client_unlock(self);
     }
     oxpg_params_free(&params);
-    return out;
-}
-
-/* ---- executemany: one pipeline, one implicit transaction ------------------------ */
-
-/* What each command queued in the pipeline was, to read its results back. */
-#define CMD_PREPARE (-1)
-#define CMD_ABORT (-2)
-
-typedef struct {
-    long *kinds; /* row index (0-based) or CMD_* */
-    long count;
-    long cap;
-} CommandLog;
-
-static int log_command(CommandLog *log, long kind)
-{
-    if (log->count == log->cap) {
-        long cap = log->cap ? log->cap * 2 : 256;
-        long *grown = PyMem_Realloc(log->kinds, (size_t)cap * sizeof(long));
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        log->kinds = grown;
-        log->cap = cap;
-    }
-    log->kinds[log->count++] = kind;
-    return 0;
-}
-
-/* Say which row (0-based index) the pending exception is about: as the attribute
- * executemany_row (1-based) and, for oxpg's own errors, in the message. */
-static void annotate_row(OxpgState *st, long index)
-{
-    PyObject *exc = oxpg_err_take();
-    if (exc == NULL)
-        return;
-    PyObject *row = PyLong_FromLong(index + 1);
-    if (row != NULL)
-        PyObject_SetAttrString(exc, "executemany_row", row);
-    Py_XDECREF(row);
-    if (PyObject_TypeCheck(exc, (PyTypeObject *)st->Error)) {
-        PyObject *text = PyObject_Str(exc);
-        PyObject *message = text != NULL ? PyUnicode_FromFormat("executemany row %ld: %U", index + 1, text) : NULL;
-        PyObject *args = message != NULL ? PyTuple_Pack(1, message) : NULL;
-        if (args != NULL)
-            PyObject_SetAttrString(exc, "args", args);
-        Py_XDECREF(text);
-        Py_XDECREF(message);
-        Py_XDECREF(args);
-    }
-    PyErr_Clear();
-    oxpg_err_restore(exc);
-}
-
-/* Push queued commands to the server while reading what it sends back, so neither
- * side blocks on a full buffer. Returns an OxpgWaitStatus. */
-static OxpgWaitStatus push_pipeline(OxpgClient *self)
-{
-    PGconn *conn = self->conn;
-    for (;;) {
-        int flushed = PQflush(conn);
-        if (flushed <= 0)
-            return flushed == 0 ? OXPG_WAIT_READY : OXPG_WAIT_CONNLOST;
-        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ | OXPG_WAIT_WRITE, self->deadline);
-        if (ws != OXPG_WAIT_READY)
-            return ws;
-        if (!PQconsumeInput(conn))
-            return OXPG_WAIT_CONNLOST;
-    }
-}
-
-/* A row's parameters fit the unnamed statement prepared for `prepared` when every
- * type matches; a NULL (sent without type) fits any. */
-static int fits_prepared(const OxpgParams *p, const Oid *prepared, int nprepared)
-{
-    if (prepared == NULL || p->count != nprepared)
-        return 0;
-    for (int i = 0; i < p->count; i++) {
-        if (p->types[i] != prepared[i] && p->values[i] != NULL)
-            return 0;
-    }
-    return 1;
-}
-
-/* Queue the rows. Returns 0, or -1 with an exception set (a bad row, the iterator
- * raised, a signal, a timeout) after which the batch must be aborted. */
-static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyObject *rows, CommandLog *log)
-{
-    OxpgState *st = self->st;
-    PGconn *conn = self->conn;
-    Oid *prepared = NULL;
-    int nprepared = -1;
-    int rc = -1;
-    PyObject *row;
-    long index = 0;
-    while ((row = PyIter_Next(rows)) != NULL) {
-        PyObject *seq = PySequence_Fast(row, "executemany: each row of parameters must be a sequence");
-        Py_DECREF(row);
-        if (seq == NULL)
-            goto done;
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        OxpgParams params;
-        if (check_param_count(self, sql, sql_len, n) < 0 ||
-            oxpg_params_encode(st, &params, PySequence_Fast_ITEMS(seq), n) < 0) {
-            Py_DECREF(seq);
-            goto done;
-        }
-        int ok = 1;
-        if (!fits_prepared(&params, prepared, nprepared)) {
-            PyMem_Free(prepared);
-            prepared = PyMem_Malloc(sizeof(Oid) * (size_t)(n > 0 ? n : 1));
-            ok = prepared != NULL && PQsendPrepare(conn, "", sql, params.count, params.types) &&
-                 log_command(log, CMD_PREPARE) == 0;
-            if (prepared != NULL)
-                memcpy(prepared, params.types, sizeof(Oid) * (size_t)params.count);
-            nprepared = params.count;
-        }
-        ok = ok && PQsendQueryPrepared(conn, "", params.count, params.values, params.lengths, params.formats, 1) &&
-             log_command(log, index) == 0;
-        oxpg_params_free(&params);
-        Py_DECREF(seq);
-        if (!ok) {
-            if (!PyErr_Occurred())
-                oxpg_raise_conn_error(st, st->OperationalError, conn, "could not queue the statement");
-            goto done;
-        }
-        index++;
-        /* Keep the output buffer from growing with the whole batch. */
-        if (index % 128 == 0) {
-            OxpgWaitStatus ws = push_pipeline(self);
-            if (ws == OXPG_WAIT_TIMEOUT)
-                raise_timeout(self);
-            else if (ws == OXPG_WAIT_CONNLOST)
-                oxpg_raise_conn_error(st, st->OperationalError, conn, "the connection was lost");
-            if (ws != OXPG_WAIT_READY)
-                goto done;
-        }
-    }
-    if (!PyErr_Occurred())
-        rc = 0;
-done:
-    if (rc < 0 && PyErr_Occurred())
-        annotate_row(st, index);
-    PyMem_Free(prepared);
-    return rc;
-}
-
-/* Read every result up to the pipeline's sync. Returns 0 when every command
- * succeeded (*affected summed), or -1 with an exception set. */
-static int read_pipeline(OxpgClient *self, const CommandLog *log, PyObject *pending, unsigned long long *affected)
-{
-    OxpgState *st = self->st;
-    PGconn *conn = self->conn;
-    PGresult *first_error = NULL;
-    long error_command = -1;
-    long command = 0;
-    int interrupted = pending != NULL;
-    double drain_deadline = -1;
-    for (;;) {
-        OxpgWaitStatus ws = interrupted ? oxpg_wait_result_nointr(conn, drain_deadline)
-                                        : oxpg_wait_result(conn, self->deadline);
-        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
-            if (interrupted) {
-                /* Even the drain timed out: the connection cannot be trusted. */
-                connection_lost(self);
-                goto fail;
-            }
-            if (ws == OXPG_WAIT_TIMEOUT)
-                raise_timeout(self);
-            pending = oxpg_err_take();
-            interrupted = 1;
-            oxpg_cancel_request(conn, CANCEL_SECONDS);
-            drain_deadline = oxpg_monotonic() + DRAIN_SECONDS;
-            continue;
-        }
-        if (ws != OXPG_WAIT_READY) {
-            raise_lost(self, first_error);
-            goto fail;
-        }
-        PGresult *r = PQgetResult(conn);
-        if (r == NULL) {
-            command++; /* end of one command's results */
-            continue;
-        }
-        ExecStatusType status = PQresultStatus(r);
-        if (status == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            break;
-        }
-        if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
-            if (first_error == NULL) {
-                first_error = r;
-                error_command = command;
-                continue;
-            }
-        } else if ((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) && command < log->count &&
-                   log->kinds[command] >= 0) {
-            const char *count = PQcmdTuples(r);
-            if (count != NULL && *count != '\0')
-                *affected += strtoull(count, NULL, 10);
-        }
-        PQclear(r);
-    }
-    if (PQexitPipelineMode(conn) != 1) {
-        connection_lost(self);
-        goto fail;
-    }
-    if (pending != NULL) {
-        /* Our own exception (bad row, iterator error, Ctrl-C, timeout) explains the
-         * failure; the server's errors were only its consequence. */
-        PQclear(first_error);
-        oxpg_err_restore(pending);
-        return -1;
-    }
-    if (first_error != NULL) {
-        oxpg_raise_result_error(st, first_error, st->DatabaseError);
-        long kind = error_command < log->count ? log->kinds[error_command] : CMD_ABORT;
-        if (kind >= 0)
-            annotate_row(st, kind);
-        PQclear(first_error);
-        return -1;
-    }
-    return 0;
-fail:
-    PQclear(first_error);
-    if (pending != NULL) {
-        PyErr_Clear();
-        oxpg_err_restore(pending);
-    }
-    return -1;
-}
-
-static PyObject *executemany_locked(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyObject *rows)
-{
-    PGconn *conn = self->conn;
-    CommandLog log = {NULL, 0, 0};
-    unsigned long long affected = 0;
-    PyObject *out = NULL;
-    if (PQenterPipelineMode(conn) != 1) {
-        oxpg_raise_conn_error(self->st, self->st->InterfaceError, conn, "cannot start a pipeline");
-        return NULL;
-    }
-    PyObject *pending = NULL;
-    if (queue_rows(self, sql, sql_len, rows, &log) < 0) {
-        if (self->conn == NULL)
-            goto done;
-        /* Nothing may commit: a statement that always fails aborts the implicit
-         * transaction (or the caller's transaction) that the queued rows are in. */
-        pending = oxpg_err_take();
-        if (!PQsendQueryParams(conn,
-                               "DO $oxpg$BEGIN RAISE EXCEPTION 'oxpg: executemany aborted by the client'; END$oxpg$",
-                               0, NULL, NULL, NULL, NULL, 0) ||
-            log_command(&log, CMD_ABORT) < 0) {
-            Py_XDECREF(pending);
-            connection_lost(self);
-            goto done;
-        }
-    }
-    if (!PQpipelineSync(conn)) {
-        Py_XDECREF(pending);
-        connection_lost(self);
-        goto done;
-    }
-    if (read_pipeline(self, &log, pending, &affected) == 0)
-        out = PyLong_FromUnsignedLongLong(affected);
-done:
-    PyMem_Free(log.kinds);
-    if (self->conn == NULL)
-        oxpg_cache_reset(&self->cache, 0);
-    return out;
-}
-
-PyDoc_STRVAR(executemany_doc,
-             "executemany($self, sql, seq_of_params, /, *, timeout=None)\n--\n\n"
-             "Run one statement once per row of parameters (any iterable of sequences,\n"
-             "generators included) in a single pipeline: one round trip for the batch.\n"
-             "Outside a transaction the batch is all or nothing; a failing row raises\n"
-             "with its number in the message and as exc.executemany_row (1-based).\n"
-             "Returns the total number of rows affected.");
-
-static PyObject *Client_executemany(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    OxpgState *st = self->st;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    double timeout = -1;
-    if (kwnames != NULL && parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
-        return NULL;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "executemany() takes the SQL statement and an iterable of parameter rows");
-        return NULL;
-    }
-    if (!PyUnicode_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError, "the SQL statement must be str, not %.200s", Py_TYPE(args[0])->tp_name);
-        return NULL;
-    }
-    Py_ssize_t sql_len;
-    const char *sql = PyUnicode_AsUTF8AndSize(args[0], &sql_len);
-    if (sql == NULL) {
-        oxpg_reraise_as(st->DataError, "SQL statement");
-        return NULL;
-    }
-    if (memchr(sql, '\0', (size_t)sql_len) != NULL) {
-        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
-        return NULL;
-    }
-    if (check_same_process(self) < 0)
-        return NULL;
-    PyObject *rows = PyObject_GetIter(args[1]);
-    if (rows == NULL)
-        return NULL;
-    PyObject *out = NULL;
-    if (lock_client(self) == 0) {
-        self->timeout = timeout;
-        self->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
-        if (check_usable(self) == 0)
-            out = executemany_locked(self, sql, sql_len, rows);
-        self->deadline = -1;
-        unlock_client(self);
-    }
-    Py_DECREF(rows);
     return out;
 }
 
@@ -1148,7 +888,7 @@ static PyObject *Client_query(OxpgClient *self, PyObject *const *args, size_t na
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     double timeout;
-    if (OXPG_UNLIKELY(kwnames != NULL) && parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
+    if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
     return run(self, args, nargs, RUN_DICTS, kwnames != NULL ? timeout : -1);
 }
@@ -1160,7 +900,7 @@ static PyObject *Client_query_tuples(OxpgClient *self, PyObject *const *args, si
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     double timeout;
-    if (OXPG_UNLIKELY(kwnames != NULL) && parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
+    if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
     return run(self, args, nargs, RUN_TUPLES, kwnames != NULL ? timeout : -1);
 }
@@ -1173,7 +913,7 @@ static PyObject *Client_execute(OxpgClient *self, PyObject *const *args, size_t 
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     double timeout;
-    if (OXPG_UNLIKELY(kwnames != NULL) && parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
+    if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
     return run(self, args, nargs, RUN_EXECUTE, kwnames != NULL ? timeout : -1);
 }
@@ -1187,11 +927,21 @@ static PyObject *Client_close(OxpgClient *self, PyObject *Py_UNUSED(ignored))
         self->conn = NULL;
         Py_RETURN_NONE;
     }
-    if (lock_client(self) < 0)
+    if (oxpg_client_lock(self) < 0)
         return NULL;
+    self->in_pipeline = 0;
+    PyMem_Free(self->pipeline.kinds);
+    memset(&self->pipeline, 0, sizeof(self->pipeline));
+    if (self->active_stream != NULL) {
+        /* Its statement dies with the connection; its next() says so. */
+        self->orphaned_result = 0;
+        OxpgStream *stream = self->active_stream;
+        self->active_stream = NULL;
+        oxpg_stream_cut(stream);
+    }
     finish_connection(self);
     oxpg_cache_reset(&self->cache, 0);
-    unlock_client(self);
+    oxpg_client_unlock(self);
     Py_RETURN_NONE;
 }
 
@@ -1203,7 +953,7 @@ PyDoc_STRVAR(cancel_doc, "cancel($self, /)\n--\n\n"
 
 static PyObject *Client_cancel(OxpgClient *self, PyObject *Py_UNUSED(ignored))
 {
-    if (check_same_process(self) < 0)
+    if (oxpg_client_check_process(self) < 0)
         return NULL;
     /* Not the client lock: the statement to cancel holds it. */
     PyLockStatus got;
@@ -1212,7 +962,7 @@ static PyObject *Client_cancel(OxpgClient *self, PyObject *Py_UNUSED(ignored))
     Py_END_ALLOW_THREADS
     if (got != PY_LOCK_ACQUIRED)
         return PyErr_NoMemory();
-    int delivered = self->conn != NULL && oxpg_cancel_request(self->conn, CANCEL_SECONDS) == 0;
+    int delivered = self->conn != NULL && oxpg_cancel_request(self->conn, OXPG_CANCEL_SECONDS) == 0;
     PyThread_release_lock(self->cancel_lock);
     return PyBool_FromLong(delivered);
 }
@@ -1223,7 +973,7 @@ PyDoc_STRVAR(take_notices_doc, "take_notices($self, /)\n--\n\n"
 
 static PyObject *Client_take_notices(OxpgClient *self, PyObject *Py_UNUSED(ignored))
 {
-    if (check_same_process(self) < 0 || lock_client(self) < 0)
+    if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
     PyObject *out = PyList_New(0);
     for (int i = 0; out != NULL && i < self->notice_count; i++) {
@@ -1238,7 +988,7 @@ static PyObject *Client_take_notices(OxpgClient *self, PyObject *Py_UNUSED(ignor
     }
     if (out != NULL)
         clear_notices(self);
-    unlock_client(self);
+    oxpg_client_unlock(self);
     return out;
 }
 
@@ -1248,10 +998,10 @@ PyDoc_STRVAR(statement_cache_info_doc, "statement_cache_info($self, /)\n--\n\n"
 
 static PyObject *Client_statement_cache_info(OxpgClient *self, PyObject *Py_UNUSED(ignored))
 {
-    if (check_same_process(self) < 0 || lock_client(self) < 0)
+    if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
     PyObject *info = oxpg_cache_info(&self->cache);
-    unlock_client(self);
+    oxpg_client_unlock(self);
     return info;
 }
 
@@ -1284,10 +1034,10 @@ static PyObject *Client_get_broken(OxpgClient *self, void *Py_UNUSED(closure))
 /* Read-only facts about an open connection, read under the lock. */
 static PyObject *conn_int(OxpgClient *self, int (*getter)(const PGconn *))
 {
-    if (check_same_process(self) < 0 || lock_client(self) < 0)
+    if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
-    PyObject *out = check_usable(self) == 0 ? PyLong_FromLong(getter(self->conn)) : NULL;
-    unlock_client(self);
+    PyObject *out = oxpg_client_check_open(self) == 0 ? PyLong_FromLong(getter(self->conn)) : NULL;
+    oxpg_client_unlock(self);
     return out;
 }
 
@@ -1321,11 +1071,17 @@ static PyMethodDef client_methods[] = {
     {"query", (PyCFunction)(void (*)(void))Client_query, METH_FASTCALL | METH_KEYWORDS, query_doc},
     {"query_tuples", (PyCFunction)(void (*)(void))Client_query_tuples, METH_FASTCALL | METH_KEYWORDS, query_tuples_doc},
     {"execute", (PyCFunction)(void (*)(void))Client_execute, METH_FASTCALL | METH_KEYWORDS, execute_doc},
-    {"executemany", (PyCFunction)(void (*)(void))Client_executemany, METH_FASTCALL | METH_KEYWORDS,
-     executemany_doc},
+    {"executemany", (PyCFunction)(void (*)(void))oxpg_client_executemany, METH_FASTCALL | METH_KEYWORDS,
+     oxpg_executemany_doc},
     {"close", (PyCFunction)Client_close, METH_NOARGS, close_doc},
     {"take_notices", (PyCFunction)Client_take_notices, METH_NOARGS, take_notices_doc},
     {"cancel", (PyCFunction)Client_cancel, METH_NOARGS, cancel_doc},
+    {"stream", (PyCFunction)(void (*)(void))oxpg_client_stream, METH_FASTCALL | METH_KEYWORDS, oxpg_stream_doc},
+    {"_pipeline_enter", (PyCFunction)oxpg_pipeline_enter, METH_NOARGS, NULL},
+    {"_pipeline_send", (PyCFunction)(void (*)(void))oxpg_pipeline_send, METH_FASTCALL, NULL},
+    {"_pipeline_sync", (PyCFunction)oxpg_pipeline_sync, METH_NOARGS, NULL},
+    {"_pipeline_next", (PyCFunction)oxpg_pipeline_next, METH_NOARGS, NULL},
+    {"_pipeline_exit", (PyCFunction)oxpg_pipeline_exit, METH_NOARGS, NULL},
     {"statement_cache_info", (PyCFunction)Client_statement_cache_info, METH_NOARGS, statement_cache_info_doc},
     {"__enter__", (PyCFunction)Client_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))Client_exit, METH_FASTCALL, NULL},
@@ -1379,10 +1135,12 @@ static void Client_dealloc(OxpgClient *self)
     finish_connection(self);
     clear_notices(self);
     oxpg_cache_free(&self->cache);
+    PyMem_Free(self->pipeline.kinds);
     if (self->lock != NULL)
         PyThread_free_lock(self->lock);
     if (self->cancel_lock != NULL)
         PyThread_free_lock(self->cancel_lock);
+    Py_CLEAR(self->timezone);
     Py_CLEAR(self->host);
     Py_CLEAR(self->port);
     Py_CLEAR(self->dbname);

@@ -76,6 +76,10 @@ static int add_exceptions(PyObject *module, OxpgState *st)
     Py_DECREF(bases);
     if (st->QueryTimeoutError == NULL)
         return -1;
+    st->PipelineAborted = new_exception(module, "PipelineAborted", st->OperationalError,
+                                        "A pipelined statement was not run because an earlier one failed.");
+    if (st->PipelineAborted == NULL)
+        return -1;
     return 0;
 }
 
@@ -87,6 +91,51 @@ static PyObject *import_attr(const char *module_name, const char *attr)
     PyObject *value = PyObject_GetAttrString(mod, attr);
     Py_DECREF(mod);
     return value;
+}
+
+/* ipaddress, oxpg.types (pure Python, standard library only) and the names the
+ * codecs read from their objects. */
+static int import_value_types(OxpgState *st)
+{
+    static const char *const ip_classes[6] = {"IPv4Address", "IPv6Address", "IPv4Interface",
+                                              "IPv6Interface", "IPv4Network", "IPv6Network"};
+    PyObject **ip_fields[6] = {&st->ipv4_address, &st->ipv6_address, &st->ipv4_interface,
+                               &st->ipv6_interface, &st->ipv4_network, &st->ipv6_network};
+    for (int k = 0; k < 6; k++) {
+        if ((*ip_fields[k] = import_attr("ipaddress", ip_classes[k])) == NULL)
+            return -1;
+    }
+    if ((st->range_type = import_attr("oxpg.types", "Range")) == NULL)
+        return -1;
+    if ((st->json_wrapper = import_attr("oxpg.types", "Json")) == NULL)
+        return -1;
+    if ((st->jsonb_wrapper = import_attr("oxpg.types", "Jsonb")) == NULL)
+        return -1;
+    PyObject *kwnames = Py_BuildValue("(s)", "empty");
+    if (kwnames == NULL)
+        return -1;
+    PyObject *args[2] = {NULL, Py_True};
+    st->range_empty = PyObject_Vectorcall(st->range_type, args + 1, 0 | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+    Py_DECREF(kwnames);
+    if (st->range_empty == NULL)
+        return -1;
+    static const char *const bounds[4] = {"()", "(]", "[)", "[]"};
+    for (int k = 0; k < 4; k++) {
+        if ((st->range_bounds[k] = PyUnicode_InternFromString(bounds[k])) == NULL)
+            return -1;
+    }
+    static const char *const names[13] = {"packed", "ip", "prefixlen", "network", "network_address",
+                                          "scope_id", "lower", "upper", "lower_inc", "upper_inc",
+                                          "isempty", "obj", "dumps"};
+    PyObject **name_fields[13] = {&st->str_packed, &st->str_ip, &st->str_prefixlen, &st->str_network,
+                                  &st->str_network_address, &st->str_scope_id, &st->str_lower, &st->str_upper,
+                                  &st->str_lower_inc, &st->str_upper_inc, &st->str_isempty, &st->str_obj,
+                                  &st->str_dumps};
+    for (int k = 0; k < 13; k++) {
+        if ((*name_fields[k] = PyUnicode_InternFromString(names[k])) == NULL)
+            return -1;
+    }
+    return 0;
 }
 
 static int import_dependencies(OxpgState *st)
@@ -109,7 +158,7 @@ static int import_dependencies(OxpgState *st)
         return -1;
     if ((st->str_bytes = PyUnicode_InternFromString("bytes")) == NULL)
         return -1;
-    return 0;
+    return import_value_types(st);
 }
 
 PyDoc_STRVAR(register_sqlstates_doc,
@@ -231,6 +280,9 @@ static int module_exec(PyObject *module)
         return -1;
     if (PyModule_AddObjectRef(module, "Client", (PyObject *)st->ClientType) < 0)
         return -1;
+    st->StreamType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &oxpg_stream_spec, NULL);
+    if (st->StreamType == NULL || PyModule_AddObjectRef(module, "Stream", (PyObject *)st->StreamType) < 0)
+        return -1;
     return 0;
 }
 
@@ -238,6 +290,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     OxpgState *st = module_state(module);
     Py_VISIT(st->ClientType);
+    Py_VISIT(st->StreamType);
     Py_VISIT(st->Warning);
     Py_VISIT(st->Error);
     Py_VISIT(st->InterfaceError);
@@ -249,12 +302,23 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ProgrammingError);
     Py_VISIT(st->NotSupportedError);
     Py_VISIT(st->QueryTimeoutError);
+    Py_VISIT(st->PipelineAborted);
     Py_VISIT(st->sqlstate_map);
     Py_VISIT(st->utc);
     Py_VISIT(st->decimal_type);
     Py_VISIT(st->uuid_type);
     Py_VISIT(st->json_loads);
     Py_VISIT(st->json_dumps);
+    Py_VISIT(st->ipv4_address);
+    Py_VISIT(st->ipv6_address);
+    Py_VISIT(st->ipv4_interface);
+    Py_VISIT(st->ipv6_interface);
+    Py_VISIT(st->ipv4_network);
+    Py_VISIT(st->ipv6_network);
+    Py_VISIT(st->range_type);
+    Py_VISIT(st->range_empty);
+    Py_VISIT(st->json_wrapper);
+    Py_VISIT(st->jsonb_wrapper);
     return 0;
 }
 
@@ -262,6 +326,7 @@ static int module_clear(PyObject *module)
 {
     OxpgState *st = module_state(module);
     Py_CLEAR(st->ClientType);
+    Py_CLEAR(st->StreamType);
     Py_CLEAR(st->Warning);
     Py_CLEAR(st->Error);
     Py_CLEAR(st->InterfaceError);
@@ -273,6 +338,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->ProgrammingError);
     Py_CLEAR(st->NotSupportedError);
     Py_CLEAR(st->QueryTimeoutError);
+    Py_CLEAR(st->PipelineAborted);
     Py_CLEAR(st->sqlstate_map);
     Py_CLEAR(st->utc);
     Py_CLEAR(st->decimal_type);
@@ -282,6 +348,31 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->str_utcoffset);
     Py_CLEAR(st->str_as_tuple);
     Py_CLEAR(st->str_bytes);
+    Py_CLEAR(st->ipv4_address);
+    Py_CLEAR(st->ipv6_address);
+    Py_CLEAR(st->ipv4_interface);
+    Py_CLEAR(st->ipv6_interface);
+    Py_CLEAR(st->ipv4_network);
+    Py_CLEAR(st->ipv6_network);
+    Py_CLEAR(st->range_type);
+    Py_CLEAR(st->range_empty);
+    Py_CLEAR(st->json_wrapper);
+    Py_CLEAR(st->jsonb_wrapper);
+    for (int k = 0; k < 4; k++)
+        Py_CLEAR(st->range_bounds[k]);
+    Py_CLEAR(st->str_packed);
+    Py_CLEAR(st->str_ip);
+    Py_CLEAR(st->str_prefixlen);
+    Py_CLEAR(st->str_network);
+    Py_CLEAR(st->str_network_address);
+    Py_CLEAR(st->str_scope_id);
+    Py_CLEAR(st->str_lower);
+    Py_CLEAR(st->str_upper);
+    Py_CLEAR(st->str_lower_inc);
+    Py_CLEAR(st->str_upper_inc);
+    Py_CLEAR(st->str_isempty);
+    Py_CLEAR(st->str_obj);
+    Py_CLEAR(st->str_dumps);
     return 0;
 }
 

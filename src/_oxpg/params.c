@@ -1,5 +1,8 @@
 /* Python objects -> libpq parameter arrays. Exact built-in types take the inline
- * fast path; everything else goes through encode_other(), kept out of line. */
+ * fast path; everything else goes through encode_other(), kept out of line, which
+ * classifies the value (a Type: what PostgreSQL type it goes as) and writes its
+ * binary form. Lists and tuples become arrays of their elements' common Type.
+ * Mapping and edge cases: docs/types.md. */
 #include "oxpg/params.h"
 #include "oxpg/codecs.h"
 #include "oxpg/errors.h"
@@ -9,6 +12,9 @@
 
 #define FORMAT_TEXT 0
 #define FORMAT_BINARY 1
+#define MAXDIM 6 /* PostgreSQL's MAXDIM */
+
+/* ------------------------------------------------------------------ the arrays */
 
 static int setup(OxpgParams *p, Py_ssize_t n)
 {
@@ -56,9 +62,9 @@ void oxpg_params_free(OxpgParams *p)
     p->count = 0;
 }
 
-/* Room for size bytes in the arena; the pointer is valid until the next reserve,
- * which is why values are recorded as offsets until encoding is finished. */
-static char *reserve(OxpgParams *p, int i, size_t size)
+/* Append size bytes to the arena. The pointer is valid until the next put, which
+ * is why values are recorded as offsets until encoding is finished. */
+static char *put(OxpgParams *p, size_t size)
 {
     if (p->arena_cap - p->arena_used < size) {
         size_t cap = p->arena_cap * 2;
@@ -76,8 +82,18 @@ static char *reserve(OxpgParams *p, int i, size_t size)
         p->arena_cap = cap;
     }
     char *at = p->arena + p->arena_used;
-    p->offsets[i] = p->arena_used;
     p->arena_used += size;
+    return at;
+}
+
+/* Room for parameter i's whole binary value of size bytes. */
+static char *reserve(OxpgParams *p, int i, size_t size)
+{
+    size_t start = p->arena_used;
+    char *at = put(p, size);
+    if (at == NULL)
+        return NULL;
+    p->offsets[i] = start;
     p->lengths[i] = (int)size;
     p->formats[i] = FORMAT_BINARY;
     return at;
@@ -97,6 +113,21 @@ static int param_error(OxpgState *st, int i, const char *what)
     PyErr_Format(st->DataError, "parameter $%d: %s", i + 1, what);
     return -1;
 }
+
+/* Parameter i's value is everything put since start: record it. */
+static int finish(OxpgState *st, OxpgParams *p, int i, size_t start, Oid type, int format)
+{
+    size_t size = p->arena_used - start;
+    if (size > INT_MAX)
+        return param_error(st, i, "value is too large to send (over 2 GiB)");
+    p->offsets[i] = start;
+    p->lengths[i] = (int)size;
+    p->formats[i] = format;
+    p->types[i] = type;
+    return 0;
+}
+
+/* ------------------------------------------------------------- the fast path */
 
 static int encode_int(OxpgState *st, OxpgParams *p, int i, PyObject *v)
 {
@@ -152,55 +183,130 @@ static int encode_float(OxpgParams *p, int i, PyObject *v)
     return 0;
 }
 
-static int encode_str(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+/* The UTF-8 form of a str that PostgreSQL text can hold, or NULL with DataError. */
+static const char *text_utf8(OxpgState *st, int i, PyObject *v, Py_ssize_t *size)
 {
-    Py_ssize_t size;
-    const char *utf8 = PyUnicode_AsUTF8AndSize(v, &size);
+    const char *utf8 = PyUnicode_AsUTF8AndSize(v, size);
     if (utf8 == NULL) {
         char prefix[32];
         PyOS_snprintf(prefix, sizeof(prefix), "parameter $%d", i + 1);
-        return oxpg_reraise_as(st->DataError, prefix);
+        oxpg_reraise_as(st->DataError, prefix);
+        return NULL;
     }
-    /* libpq reads text parameters as C strings: a NUL would silently cut the value. */
-    if (memchr(utf8, '\0', (size_t)size) != NULL)
-        return param_error(st, i, "str contains a NUL character (\\x00), which PostgreSQL text cannot store; "
-                                  "send bytes for binary data");
-    if (size > INT_MAX)
-        return param_error(st, i, "str is too large to send (over 2 GiB)");
+    /* libpq reads text parameters as C strings: a NUL would silently cut the value,
+     * and the server refuses it in binary text anyway. */
+    if (memchr(utf8, '\0', (size_t)*size) != NULL) {
+        param_error(st, i, "str contains a NUL character (\\x00), which PostgreSQL text cannot store; "
+                           "send bytes for binary data");
+        return NULL;
+    }
+    if (*size > INT_MAX) {
+        param_error(st, i, "str is too large to send (over 2 GiB)");
+        return NULL;
+    }
+    return utf8;
+}
+
+static int encode_str(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+{
+    Py_ssize_t size;
+    const char *utf8 = text_utf8(st, i, v, &size);
+    if (utf8 == NULL)
+        return -1;
     /* OID 0: the server infers the type from the context, so '2024-01-02' works as a date. */
     set_external(p, i, 0, utf8, (int)size, FORMAT_TEXT);
     return 0;
 }
 
-static int encode_buffer(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+/* ------------------------------------------------------ classifying a value */
+
+/* What a value goes as. Lists and tuples are K_ARRAY at the top level and
+ * dimensions inside an array. */
+typedef enum {
+    K_NULL, /* None: no type of its own */
+    K_BOOL,
+    K_INT, /* oid says int4, int8 or numeric */
+    K_FLOAT,
+    K_NUMERIC,
+    K_TEXT,
+    K_BYTEA,
+    K_DATE,
+    K_TIMESTAMP,
+    K_TIMESTAMPTZ,
+    K_TIME,
+    K_TIMETZ,
+    K_INTERVAL,
+    K_UUID,
+    K_JSON,
+    K_JSONB,
+    K_INET,
+    K_CIDR,
+    K_RANGE, /* range says which */
+    K_ARRAY,
+} Kind;
+
+/* A Range's type, from its bounds. R_UNTYPED (empty, or both bounds infinite) fits
+ * every range type; R_INT goes as text so the context picks int4range, int8range or
+ * numrange (PostgreSQL has no casts between range types); R_OTHER (float, str, ...
+ * bounds) goes as PostgreSQL's text form for a user-defined range type. */
+typedef enum { R_UNTYPED, R_INT, R_NUM, R_DATE, R_TS, R_TSTZ, R_OTHER } RangeKind;
+
+typedef struct {
+    Kind kind;
+    Oid int_oid;     /* K_INT: the narrowest of int4, int8, numeric that holds it */
+    RangeKind range; /* K_RANGE */
+} Type;
+
+static const Oid kind_oids[][2] = {
+    /* element, array */
+    [K_BOOL] = {OXPG_BOOLOID, OXPG_BOOLARRAYOID},
+    [K_FLOAT] = {OXPG_FLOAT8OID, OXPG_FLOAT8ARRAYOID},
+    [K_NUMERIC] = {OXPG_NUMERICOID, OXPG_NUMERICARRAYOID},
+    [K_TEXT] = {OXPG_TEXTOID, OXPG_TEXTARRAYOID},
+    [K_BYTEA] = {OXPG_BYTEAOID, OXPG_BYTEAARRAYOID},
+    [K_DATE] = {OXPG_DATEOID, OXPG_DATEARRAYOID},
+    [K_TIMESTAMP] = {OXPG_TIMESTAMPOID, OXPG_TIMESTAMPARRAYOID},
+    [K_TIMESTAMPTZ] = {OXPG_TIMESTAMPTZOID, OXPG_TIMESTAMPTZARRAYOID},
+    [K_TIME] = {OXPG_TIMEOID, OXPG_TIMEARRAYOID},
+    [K_TIMETZ] = {OXPG_TIMETZOID, OXPG_TIMETZARRAYOID},
+    [K_INTERVAL] = {OXPG_INTERVALOID, OXPG_INTERVALARRAYOID},
+    [K_UUID] = {OXPG_UUIDOID, OXPG_UUIDARRAYOID},
+    [K_JSON] = {OXPG_JSONOID, OXPG_JSONARRAYOID},
+    [K_JSONB] = {OXPG_JSONBOID, OXPG_JSONBARRAYOID},
+    [K_INET] = {OXPG_INETOID, OXPG_INETARRAYOID},
+    [K_CIDR] = {OXPG_CIDROID, OXPG_CIDRARRAYOID},
+};
+
+static const Oid range_oids[][2] = {
+    [R_NUM] = {OXPG_NUMRANGEOID, OXPG_NUMRANGEARRAYOID},
+    [R_DATE] = {OXPG_DATERANGEOID, OXPG_DATERANGEARRAYOID},
+    [R_TS] = {OXPG_TSRANGEOID, OXPG_TSRANGEARRAYOID},
+    [R_TSTZ] = {OXPG_TSTZRANGEOID, OXPG_TSTZRANGEARRAYOID},
+};
+
+/* The type OID (array: 1 for the array type), 0 when the value goes as text. */
+static Oid type_oid(const Type *t, int array)
 {
-    /* bytearray and memoryview may change while the GIL is released: copy them. */
-    Py_buffer view;
-    /* Strided views (memoryview(b)[::2]) are accepted and gathered in C order. */
-    if (PyObject_GetBuffer(v, &view, PyBUF_FULL_RO) < 0)
-        return -1;
-    int rc = -1;
-    if (view.len > INT_MAX) {
-        param_error(st, i, "bytes value is too large to send (over 2 GiB)");
-        goto done;
+    if (t->kind == K_INT) {
+        if (!array)
+            return t->int_oid;
+        return t->int_oid == OXPG_INT4OID ? OXPG_INT4ARRAYOID
+               : t->int_oid == OXPG_INT8OID ? OXPG_INT8ARRAYOID
+                                            : OXPG_NUMERICARRAYOID;
     }
-    char *at = reserve(p, i, (size_t)view.len);
-    if (at == NULL)
-        goto done;
-    if (PyBuffer_ToContiguous(at, &view, view.len, 'C') < 0)
-        goto done;
-    p->types[i] = OXPG_BYTEAOID;
-    rc = 0;
-done:
-    PyBuffer_Release(&view);
-    return rc;
+    if (t->kind == K_RANGE) {
+        if (t->range == R_UNTYPED || t->range == R_INT || t->range == R_OTHER)
+            return 0;
+        return range_oids[t->range][array];
+    }
+    if (t->kind == K_NULL || t->kind == K_ARRAY)
+        return 0;
+    return kind_oids[t->kind][array];
 }
 
-/* Seconds east of UTC from a timedelta returned by utcoffset(). */
-static int64_t offset_microseconds(PyObject *delta)
+static int is_sequence(PyObject *v)
 {
-    return ((int64_t)PyDateTime_DELTA_GET_DAYS(delta) * 86400 + PyDateTime_DELTA_GET_SECONDS(delta)) * 1000000 +
-           PyDateTime_DELTA_GET_MICROSECONDS(delta);
+    return PyList_Check(v) || PyTuple_Check(v);
 }
 
 /* utcoffset() of an aware value as a new reference, Py_None when naive, NULL on error. */
@@ -222,43 +328,362 @@ static PyObject *utcoffset(OxpgState *st, PyObject *v)
     return off;
 }
 
-static int encode_datetime(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+/* 1 aware, 0 naive, -1 error. */
+static int is_aware(OxpgState *st, PyObject *v)
 {
-    int64_t days = oxpg_ymd_to_ordinal(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v)) -
-                   OXPG_PG_EPOCH_ORDINAL;
-    int64_t secs = days * 86400 + PyDateTime_DATE_GET_HOUR(v) * 3600 + PyDateTime_DATE_GET_MINUTE(v) * 60 +
-                   PyDateTime_DATE_GET_SECOND(v);
-    int64_t usecs = secs * 1000000 + PyDateTime_DATE_GET_MICROSECOND(v);
     PyObject *off = utcoffset(st, v);
     if (off == NULL)
         return -1;
-    Oid oid = OXPG_TIMESTAMPOID;
-    if (off != Py_None) {
-        usecs -= offset_microseconds(off);
-        oid = OXPG_TIMESTAMPTZOID;
-    }
+    int aware = off != Py_None;
     Py_DECREF(off);
-    char *at = reserve(p, i, 8);
-    if (at == NULL)
+    return aware;
+}
+
+static Oid int_width(PyObject *v, int *error)
+{
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    *error = x == -1 && PyErr_Occurred();
+    if (overflow)
+        return OXPG_NUMERICOID;
+    return x >= INT32_MIN && x <= INT32_MAX ? OXPG_INT4OID : OXPG_INT8OID;
+}
+
+/* A bound's class for RangeKind; -1 on error. */
+typedef enum { B_NONE, B_INT, B_DECIMAL, B_DATE, B_TS, B_TSTZ, B_OTHER } BoundKind;
+
+static int bound_kind(OxpgState *st, PyObject *v)
+{
+    PyDateTime_CAPI *dt = st->datetime_api;
+    if (v == Py_None)
+        return B_NONE;
+    if (PyLong_Check(v) && !PyBool_Check(v))
+        return B_INT;
+    if (PyObject_TypeCheck(v, dt->DateTimeType)) {
+        int aware = is_aware(st, v);
+        return aware < 0 ? -1 : aware ? B_TSTZ : B_TS;
+    }
+    if (PyObject_TypeCheck(v, dt->DateType))
+        return B_DATE;
+    int is = PyObject_IsInstance(v, st->decimal_type);
+    if (is < 0)
         return -1;
-    oxpg_store_u64(at, (uint64_t)usecs);
-    p->types[i] = oid;
+    return is ? B_DECIMAL : B_OTHER;
+}
+
+/* Reads the attribute as a new reference. */
+static PyObject *attr(PyObject *v, PyObject *name)
+{
+    return PyObject_GetAttr(v, name);
+}
+
+static int range_kind(OxpgState *st, int i, PyObject *v, RangeKind *out)
+{
+    PyObject *empty = attr(v, st->str_isempty);
+    if (empty == NULL)
+        return -1;
+    int is_empty = PyObject_IsTrue(empty);
+    Py_DECREF(empty);
+    if (is_empty < 0)
+        return -1;
+    if (is_empty) {
+        *out = R_UNTYPED;
+        return 0;
+    }
+    PyObject *lower = attr(v, st->str_lower);
+    PyObject *upper = lower != NULL ? attr(v, st->str_upper) : NULL;
+    int rc = -1;
+    if (upper == NULL)
+        goto done;
+    int lk = bound_kind(st, lower), uk = bound_kind(st, upper);
+    if (lk < 0 || uk < 0)
+        goto done;
+    if (lk == B_NONE || uk == B_NONE || lk == uk) {
+        int k = lk == B_NONE ? uk : lk;
+        if (k == B_OTHER && lk == uk && Py_TYPE(lower) != Py_TYPE(upper))
+            goto mixed;
+        static const RangeKind by_bound[] = {[B_NONE] = R_UNTYPED, [B_INT] = R_INT, [B_DECIMAL] = R_NUM,
+                                             [B_DATE] = R_DATE,    [B_TS] = R_TS,   [B_TSTZ] = R_TSTZ,
+                                             [B_OTHER] = R_OTHER};
+        *out = by_bound[k];
+        rc = 0;
+        goto done;
+    }
+    if ((lk == B_INT && uk == B_DECIMAL) || (lk == B_DECIMAL && uk == B_INT)) {
+        *out = R_NUM;
+        rc = 0;
+        goto done;
+    }
+mixed:
+    PyErr_Format(st->DataError, "parameter $%d: Range bounds have different types ('%.100s' and '%.100s')",
+                 i + 1, Py_TYPE(lower)->tp_name, Py_TYPE(upper)->tp_name);
+done:
+    Py_XDECREF(lower);
+    Py_XDECREF(upper);
+    return rc;
+}
+
+/* container: the list/tuple v is an element of, NULL at the top level. */
+static int unsupported(OxpgState *st, int i, PyObject *v, PyObject *container)
+{
+    if (container != NULL)
+        PyErr_Format(st->DataError, "parameter $%d: cannot send a value of type '%.200s' (an element of a %.100s) "
+                     "to PostgreSQL", i + 1, Py_TYPE(v)->tp_name, Py_TYPE(container)->tp_name);
+    else
+        PyErr_Format(st->DataError, "parameter $%d: cannot send a value of type '%.200s' to PostgreSQL", i + 1,
+                     Py_TYPE(v)->tp_name);
+    return -1;
+}
+
+/* Classify one value (an array element when container is not NULL). */
+static int classify(OxpgState *st, int i, PyObject *v, Type *t, PyObject *container)
+{
+    PyDateTime_CAPI *dt = st->datetime_api;
+    t->int_oid = 0;
+    t->range = R_UNTYPED;
+    if (v == Py_None) {
+        t->kind = K_NULL;
+    } else if (PyBool_Check(v)) {
+        t->kind = K_BOOL;
+    } else if (PyLong_Check(v)) {
+        int error;
+        t->kind = K_INT;
+        t->int_oid = int_width(v, &error);
+        if (error)
+            return -1;
+    } else if (PyFloat_Check(v)) {
+        t->kind = K_FLOAT;
+    } else if (PyUnicode_Check(v)) {
+        t->kind = K_TEXT;
+    } else if (PyBytes_Check(v) || PyByteArray_Check(v) || PyMemoryView_Check(v)) {
+        t->kind = K_BYTEA;
+    } else if (PyObject_TypeCheck(v, dt->DateTimeType)) {
+        /* datetime before date: a datetime is a date. */
+        int aware = is_aware(st, v);
+        if (aware < 0)
+            return -1;
+        t->kind = aware ? K_TIMESTAMPTZ : K_TIMESTAMP;
+    } else if (PyObject_TypeCheck(v, dt->DateType)) {
+        t->kind = K_DATE;
+    } else if (PyObject_TypeCheck(v, dt->TimeType)) {
+        int aware = is_aware(st, v);
+        if (aware < 0)
+            return -1;
+        t->kind = aware ? K_TIMETZ : K_TIME;
+    } else if (PyObject_TypeCheck(v, dt->DeltaType)) {
+        t->kind = K_INTERVAL;
+    } else if (PyDict_Check(v)) {
+        t->kind = K_JSONB;
+    } else if (PyObject_TypeCheck(v, (PyTypeObject *)st->jsonb_wrapper)) {
+        /* Jsonb before Json: it is a subclass. */
+        t->kind = K_JSONB;
+    } else if (PyObject_TypeCheck(v, (PyTypeObject *)st->json_wrapper)) {
+        t->kind = K_JSON;
+    } else if (PyObject_TypeCheck(v, (PyTypeObject *)st->range_type)) {
+        t->kind = K_RANGE;
+        if (range_kind(st, i, v, &t->range) < 0)
+            return -1;
+    } else if (is_sequence(v)) {
+        t->kind = K_ARRAY;
+    } else if (oxpg_is_ip(st, v)) {
+        t->kind = PyObject_TypeCheck(v, (PyTypeObject *)st->ipv4_network) ||
+                          PyObject_TypeCheck(v, (PyTypeObject *)st->ipv6_network)
+                      ? K_CIDR
+                      : K_INET;
+    } else {
+        int is = PyObject_IsInstance(v, st->decimal_type);
+        if (is < 0)
+            return -1;
+        if (is) {
+            t->kind = K_NUMERIC;
+            return 0;
+        }
+        if ((is = PyObject_IsInstance(v, st->uuid_type)) < 0)
+            return -1;
+        if (!is)
+            return unsupported(st, i, v, container);
+        t->kind = K_UUID;
+    }
     return 0;
 }
 
-static int encode_date(OxpgParams *p, int i, PyObject *v)
+/* ------------------------------------------------------------ binary writers */
+/* Each appends one value's binary form to the arena; -1 with an exception set. */
+
+static int write_u32(OxpgParams *p, uint32_t x)
 {
+    char *at = put(p, 4);
+    if (at == NULL)
+        return -1;
+    oxpg_store_u32(at, x);
+    return 0;
+}
+
+static int write_u64(OxpgParams *p, uint64_t x)
+{
+    char *at = put(p, 8);
+    if (at == NULL)
+        return -1;
+    oxpg_store_u64(at, x);
+    return 0;
+}
+
+static int write_bytes(OxpgParams *p, const char *data, size_t size)
+{
+    char *at = put(p, size);
+    if (at == NULL)
+        return -1;
+    if (size > 0)
+        memcpy(at, data, size);
+    return 0;
+}
+
+/* Prefix the pending exception with the parameter: DataError "parameter $N: ...". */
+static int wrap_error(OxpgState *st, int i)
+{
+    char prefix[32];
+    PyOS_snprintf(prefix, sizeof(prefix), "parameter $%d", i + 1);
+    return oxpg_reraise_as(st->DataError, prefix);
+}
+
+static int write_numeric_from(OxpgState *st, OxpgParams *p, int i, PyObject *v, int from_long)
+{
+    char *buf = NULL;
+    int len = 0;
+    int rc = from_long ? oxpg_encode_numeric_from_long(st, v, &buf, &len)
+                       : oxpg_encode_numeric_from_decimal(st, v, &buf, &len);
+    if (rc < 0)
+        return wrap_error(st, i);
+    rc = write_bytes(p, buf, (size_t)len);
+    PyMem_Free(buf);
+    return rc;
+}
+
+static int write_int(OxpgState *st, OxpgParams *p, int i, PyObject *v, Oid width)
+{
+    if (width == OXPG_NUMERICOID)
+        return write_numeric_from(st, p, i, v, 1);
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    return width == OXPG_INT4OID ? write_u32(p, (uint32_t)(int32_t)x) : write_u64(p, (uint64_t)x);
+}
+
+static int write_double(OxpgParams *p, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    return write_u64(p, bits);
+}
+
+/* A float8 element; ints in a float list must convert exactly. */
+static int write_float(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+{
+    if (PyLong_Check(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred())
+            return -1;
+        if (overflow || x > (INT64_C(1) << 53) || x < -(INT64_C(1) << 53))
+            return param_error(st, i, "a list mixes floats with an int float8 cannot hold exactly "
+                                      "(beyond 2**53); use Decimal for exact values");
+        return write_double(p, (double)x);
+    }
+    double d = PyFloat_AsDouble(v);
+    if (d == -1.0 && PyErr_Occurred())
+        return -1;
+    return write_double(p, d);
+}
+
+static int write_text(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+{
+    Py_ssize_t size;
+    const char *utf8 = text_utf8(st, i, v, &size);
+    return utf8 == NULL ? -1 : write_bytes(p, utf8, (size_t)size);
+}
+
+static int write_buffer(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+{
+    /* bytearray and memoryview may change while the GIL is released: copy them.
+     * Strided views (memoryview(b)[::2]) are accepted and gathered in C order. */
+    Py_buffer view;
+    if (PyObject_GetBuffer(v, &view, PyBUF_FULL_RO) < 0)
+        return -1;
+    int rc = -1;
+    if (view.len > INT_MAX) {
+        param_error(st, i, "bytes value is too large to send (over 2 GiB)");
+        goto done;
+    }
+    size_t start = p->arena_used;
+    if (put(p, (size_t)view.len) == NULL)
+        goto done;
+    if (PyBuffer_ToContiguous(p->arena + start, &view, view.len, 'C') < 0)
+        goto done;
+    rc = 0;
+done:
+    PyBuffer_Release(&view);
+    return rc;
+}
+
+/* Microseconds east of UTC from a timedelta returned by utcoffset(). */
+static int64_t offset_microseconds(PyObject *delta)
+{
+    return ((int64_t)PyDateTime_DELTA_GET_DAYS(delta) * 86400 + PyDateTime_DELTA_GET_SECONDS(delta)) * 1000000 +
+           PyDateTime_DELTA_GET_MICROSECONDS(delta);
+}
+
+static int is_date_max(PyObject *v)
+{
+    return PyDateTime_GET_YEAR(v) == 9999 && PyDateTime_GET_MONTH(v) == 12 && PyDateTime_GET_DAY(v) == 31;
+}
+
+static int is_date_min(PyObject *v)
+{
+    return PyDateTime_GET_YEAR(v) == 1 && PyDateTime_GET_MONTH(v) == 1 && PyDateTime_GET_DAY(v) == 1;
+}
+
+/* datetime -> timestamp (naive) or timestamptz (aware). *aware is what the caller
+ * expects (array elements must all agree), or -1 to take and report what v is.
+ * datetime.max and datetime.min (whatever their tzinfo) go as infinity and -infinity,
+ * the values those decode to. */
+static int write_datetime(OxpgState *st, OxpgParams *p, int i, PyObject *v, int *want_aware)
+{
+    int h = PyDateTime_DATE_GET_HOUR(v), mi = PyDateTime_DATE_GET_MINUTE(v), s = PyDateTime_DATE_GET_SECOND(v);
+    int us = PyDateTime_DATE_GET_MICROSECOND(v);
+    PyObject *off = utcoffset(st, v);
+    if (off == NULL)
+        return -1;
+    int64_t off_us = off != Py_None ? offset_microseconds(off) : 0;
+    int aware = off != Py_None;
+    Py_DECREF(off);
+    if (*want_aware < 0)
+        *want_aware = aware;
+    else if (aware != *want_aware)
+        return param_error(st, i, "a list mixes naive and aware datetimes (timestamp and timestamptz)");
+    if (is_date_max(v) && h == 23 && mi == 59 && s == 59 && us == 999999)
+        return write_u64(p, (uint64_t)INT64_MAX);
+    if (is_date_min(v) && h == 0 && mi == 0 && s == 0 && us == 0)
+        return write_u64(p, (uint64_t)INT64_MIN);
     int64_t days = oxpg_ymd_to_ordinal(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v)) -
                    OXPG_PG_EPOCH_ORDINAL;
-    char *at = reserve(p, i, 4);
-    if (at == NULL)
-        return -1;
-    oxpg_store_u32(at, (uint32_t)(int32_t)days);
-    p->types[i] = OXPG_DATEOID;
-    return 0;
+    int64_t usecs = ((days * 86400 + h * 3600 + mi * 60 + s) * 1000000 + us) - off_us;
+    return write_u64(p, (uint64_t)usecs);
 }
 
-static int encode_time(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+/* date.max and date.min go as infinity and -infinity, the values those decode to. */
+static int write_date(OxpgParams *p, PyObject *v)
+{
+    if (is_date_max(v))
+        return write_u32(p, (uint32_t)INT32_MAX);
+    if (is_date_min(v))
+        return write_u32(p, (uint32_t)INT32_MIN);
+    int64_t days = oxpg_ymd_to_ordinal(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v)) -
+                   OXPG_PG_EPOCH_ORDINAL;
+    return write_u32(p, (uint32_t)(int32_t)days);
+}
+
+/* time -> time (naive) or timetz (aware); *aware as for write_datetime. */
+static int write_time(OxpgState *st, OxpgParams *p, int i, PyObject *v, int *want_aware)
 {
     int64_t usecs = ((int64_t)PyDateTime_TIME_GET_HOUR(v) * 3600 + PyDateTime_TIME_GET_MINUTE(v) * 60 +
                      PyDateTime_TIME_GET_SECOND(v)) * 1000000 +
@@ -266,112 +691,552 @@ static int encode_time(OxpgState *st, OxpgParams *p, int i, PyObject *v)
     PyObject *off = utcoffset(st, v);
     if (off == NULL)
         return -1;
-    if (off == Py_None) {
-        Py_DECREF(off);
-        char *at = reserve(p, i, 8);
-        if (at == NULL)
-            return -1;
-        oxpg_store_u64(at, (uint64_t)usecs);
-        p->types[i] = OXPG_TIMEOID;
-        return 0;
-    }
-    /* timetz stores the zone as seconds west of UTC, the opposite sign of utcoffset(). */
-    int64_t off_us = offset_microseconds(off);
+    int aware = off != Py_None;
+    int64_t off_us = aware ? offset_microseconds(off) : 0;
     Py_DECREF(off);
+    if (*want_aware < 0)
+        *want_aware = aware;
+    else if (aware != *want_aware)
+        return param_error(st, i, "a list mixes naive and aware times (time and timetz)");
+    if (write_u64(p, (uint64_t)usecs) < 0)
+        return -1;
+    if (!aware)
+        return 0;
+    /* timetz stores the zone as seconds west of UTC, the opposite sign of utcoffset(). */
     if (off_us % 1000000 != 0)
         return param_error(st, i, "timetz offsets must be whole seconds");
-    char *at = reserve(p, i, 12);
-    if (at == NULL)
-        return -1;
-    oxpg_store_u64(at, (uint64_t)usecs);
-    oxpg_store_u32(at + 8, (uint32_t)(int32_t)(-off_us / 1000000));
-    p->types[i] = OXPG_TIMETZOID;
-    return 0;
+    return write_u32(p, (uint32_t)(int32_t)(-off_us / 1000000));
 }
 
-static int encode_timedelta(OxpgParams *p, int i, PyObject *v)
+static int write_interval(OxpgParams *p, PyObject *v)
 {
     int64_t usecs = (int64_t)PyDateTime_DELTA_GET_SECONDS(v) * 1000000 + PyDateTime_DELTA_GET_MICROSECONDS(v);
-    char *at = reserve(p, i, 16);
+    char *at = put(p, 16);
     if (at == NULL)
         return -1;
     oxpg_store_u64(at, (uint64_t)usecs);
     oxpg_store_u32(at + 8, (uint32_t)(int32_t)PyDateTime_DELTA_GET_DAYS(v));
     oxpg_store_u32(at + 12, 0); /* months: a timedelta has none */
-    p->types[i] = OXPG_INTERVALOID;
     return 0;
 }
 
-static int encode_decimal(OxpgState *st, OxpgParams *p, int i, PyObject *v)
-{
-    char *buf = NULL;
-    int len = 0;
-    if (oxpg_encode_numeric_from_decimal(st, v, &buf, &len) < 0) {
-        char prefix[32];
-        PyOS_snprintf(prefix, sizeof(prefix), "parameter $%d", i + 1);
-        return oxpg_reraise_as(st->DataError, prefix);
-    }
-    char *at = reserve(p, i, (size_t)len);
-    if (at != NULL)
-        memcpy(at, buf, (size_t)len);
-    PyMem_Free(buf);
-    p->types[i] = OXPG_NUMERICOID;
-    return at == NULL ? -1 : 0;
-}
-
-static int encode_uuid(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+static int write_uuid(OxpgState *st, OxpgParams *p, int i, PyObject *v)
 {
     PyObject *raw = PyObject_GetAttr(v, st->str_bytes);
     if (raw == NULL)
         return -1;
     int rc = -1;
-    if (!PyBytes_Check(raw) || PyBytes_GET_SIZE(raw) != 16) {
+    if (!PyBytes_Check(raw) || PyBytes_GET_SIZE(raw) != 16)
         param_error(st, i, "UUID.bytes is not 16 bytes");
-        goto done;
-    }
-    char *at = reserve(p, i, 16);
-    if (at == NULL)
-        goto done;
-    memcpy(at, PyBytes_AS_STRING(raw), 16);
-    p->types[i] = OXPG_UUIDOID;
-    rc = 0;
-done:
+    else
+        rc = write_bytes(p, PyBytes_AS_STRING(raw), 16);
     Py_DECREF(raw);
     return rc;
 }
+
+/* dict, Json(obj) or Jsonb(obj) -> json text (jsonb: after its version byte). */
+static int write_json(OxpgState *st, OxpgParams *p, int i, PyObject *v, int jsonb)
+{
+    PyObject *obj = v, *dumps = st->json_dumps, *wrapper_dumps = NULL, *text = NULL;
+    int rc = -1;
+    if (!PyDict_Check(v)) {
+        /* A Json/Jsonb wrapper: its object, and its dumps when one was given. */
+        if ((obj = attr(v, st->str_obj)) == NULL)
+            return -1;
+        if ((wrapper_dumps = attr(v, st->str_dumps)) == NULL)
+            goto done;
+        if (wrapper_dumps != Py_None)
+            dumps = wrapper_dumps;
+    }
+    if ((text = PyObject_CallOneArg(dumps, obj)) == NULL) {
+        wrap_error(st, i);
+        goto done;
+    }
+    const char *data;
+    Py_ssize_t size;
+    if (PyUnicode_Check(text)) {
+        if ((data = PyUnicode_AsUTF8AndSize(text, &size)) == NULL) {
+            wrap_error(st, i);
+            goto done;
+        }
+    } else if (PyBytes_Check(text)) {
+        data = PyBytes_AS_STRING(text);
+        size = PyBytes_GET_SIZE(text);
+    } else {
+        PyErr_Format(st->DataError, "parameter $%d: the json dumps function returned '%.100s', not str or bytes",
+                     i + 1, Py_TYPE(text)->tp_name);
+        goto done;
+    }
+    if (jsonb) {
+        char *at = put(p, 1);
+        if (at == NULL)
+            goto done;
+        *at = 1; /* jsonb binary format version */
+    }
+    rc = write_bytes(p, data, (size_t)size);
+done:
+    if (obj != v)
+        Py_XDECREF(obj);
+    Py_XDECREF(wrapper_dumps);
+    Py_XDECREF(text);
+    return rc;
+}
+
+static int write_ip(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+{
+    char buf[OXPG_INET_MAX_SIZE];
+    Oid oid;
+    int len = oxpg_encode_ip(st, v, buf, &oid);
+    if (len < 0)
+        return wrap_error(st, i);
+    return write_bytes(p, buf, (size_t)len);
+}
+
+#define RANGE_EMPTY 0x01
+#define RANGE_LB_INC 0x02
+#define RANGE_UB_INC 0x04
+#define RANGE_LB_INF 0x08
+#define RANGE_UB_INF 0x10
+
+/* A range bound: int32 length, then the subtype's binary form. */
+static int write_bound(OxpgState *st, OxpgParams *p, int i, PyObject *v, RangeKind kind)
+{
+    size_t len_at = p->arena_used;
+    if (put(p, 4) == NULL)
+        return -1;
+    size_t start = p->arena_used;
+    int rc;
+    switch (kind) {
+    case R_NUM:
+        rc = write_numeric_from(st, p, i, v, PyLong_Check(v));
+        break;
+    case R_DATE:
+        rc = write_date(p, v);
+        break;
+    case R_TS:
+    case R_TSTZ: {
+        int aware = kind == R_TSTZ;
+        rc = write_datetime(st, p, i, v, &aware);
+        break;
+    }
+    default:
+        PyErr_SetString(PyExc_SystemError, "oxpg: no binary form for this range bound");
+        rc = -1;
+    }
+    if (rc < 0)
+        return -1;
+    oxpg_store_u32(p->arena + len_at, (uint32_t)(p->arena_used - start));
+    return 0;
+}
+
+/* A Range in binary, as the range type of kind (R_UNTYPED fits any). */
+static int write_range(OxpgState *st, OxpgParams *p, int i, PyObject *v, RangeKind kind)
+{
+    PyObject *lower = NULL, *upper = NULL;
+    int rc = -1, flags = 0;
+    PyObject *empty = attr(v, st->str_isempty);
+    int is_empty = empty != NULL ? PyObject_IsTrue(empty) : -1;
+    Py_XDECREF(empty);
+    if (is_empty < 0)
+        return -1;
+    if (is_empty)
+        return write_bytes(p, "\x01", 1);
+    if ((lower = attr(v, st->str_lower)) == NULL || (upper = attr(v, st->str_upper)) == NULL)
+        goto done;
+    PyObject *names[2] = {st->str_lower_inc, st->str_upper_inc};
+    int bits[2] = {RANGE_LB_INC, RANGE_UB_INC};
+    for (int k = 0; k < 2; k++) {
+        PyObject *inc = attr(v, names[k]);
+        int yes = inc != NULL ? PyObject_IsTrue(inc) : -1;
+        Py_XDECREF(inc);
+        if (yes < 0)
+            goto done;
+        flags |= yes ? bits[k] : 0;
+    }
+    /* An infinite bound is never inclusive. */
+    if (lower == Py_None)
+        flags = (flags & ~RANGE_LB_INC) | RANGE_LB_INF;
+    if (upper == Py_None)
+        flags = (flags & ~RANGE_UB_INC) | RANGE_UB_INF;
+    char *at = put(p, 1);
+    if (at == NULL)
+        goto done;
+    *at = (char)flags;
+    if (lower != Py_None && write_bound(st, p, i, lower, kind) < 0)
+        goto done;
+    if (upper != Py_None && write_bound(st, p, i, upper, kind) < 0)
+        goto done;
+    rc = 0;
+done:
+    Py_XDECREF(lower);
+    Py_XDECREF(upper);
+    return rc;
+}
+
+/* One non-None value of type t in binary. */
+static int write_value(OxpgState *st, OxpgParams *p, int i, PyObject *v, const Type *t)
+{
+    switch (t->kind) {
+    case K_BOOL:
+        return write_bytes(p, v == Py_True ? "\x01" : "\x00", 1);
+    case K_INT:
+        return write_int(st, p, i, v, t->int_oid);
+    case K_FLOAT:
+        return write_float(st, p, i, v);
+    case K_NUMERIC:
+        return write_numeric_from(st, p, i, v, PyLong_Check(v));
+    case K_TEXT:
+        return write_text(st, p, i, v);
+    case K_BYTEA:
+        return write_buffer(st, p, i, v);
+    case K_DATE:
+        return write_date(p, v);
+    case K_TIMESTAMP:
+    case K_TIMESTAMPTZ: {
+        int aware = t->kind == K_TIMESTAMPTZ;
+        return write_datetime(st, p, i, v, &aware);
+    }
+    case K_TIME:
+    case K_TIMETZ: {
+        int aware = t->kind == K_TIMETZ;
+        return write_time(st, p, i, v, &aware);
+    }
+    case K_INTERVAL:
+        return write_interval(p, v);
+    case K_UUID:
+        return write_uuid(st, p, i, v);
+    case K_JSON:
+    case K_JSONB:
+        return write_json(st, p, i, v, t->kind == K_JSONB);
+    case K_INET:
+    case K_CIDR:
+        return write_ip(st, p, i, v);
+    case K_RANGE:
+        return write_range(st, p, i, v, t->range);
+    default:
+        PyErr_SetString(PyExc_SystemError, "oxpg: no binary writer for this kind");
+        return -1;
+    }
+}
+
+/* -------------------------------------------------------------- text forms */
+
+/* Append the UTF-8 of str(v), refusing NUL; as_element quotes it for an array literal. */
+static int write_str_form(OxpgState *st, OxpgParams *p, int i, PyObject *v, int as_element)
+{
+    PyObject *s = PyObject_Str(v);
+    if (s == NULL)
+        return wrap_error(st, i);
+    int rc = -1;
+    Py_ssize_t size;
+    const char *utf8 = text_utf8(st, i, s, &size);
+    if (utf8 == NULL)
+        goto done;
+    if (!as_element) {
+        rc = write_bytes(p, utf8, (size_t)size);
+        goto done;
+    }
+    /* Always quoted: backslash-escape the quote and backslash characters. */
+    if (write_bytes(p, "\"", 1) < 0)
+        goto done;
+    for (Py_ssize_t k = 0; k < size; k++) {
+        if ((utf8[k] == '"' || utf8[k] == '\\') && write_bytes(p, "\\", 1) < 0)
+            goto done;
+        if (write_bytes(p, utf8 + k, 1) < 0)
+            goto done;
+    }
+    rc = write_bytes(p, "\"", 1);
+done:
+    Py_DECREF(s);
+    return rc;
+}
+
+/* A text-format parameter is a C string to libpq: end it with a NUL that its
+ * length does not count. */
+static int finish_text(OxpgState *st, OxpgParams *p, int i, size_t start)
+{
+    size_t size = p->arena_used - start;
+    if (write_bytes(p, "", 1) < 0)
+        return -1;
+    if (size > INT_MAX)
+        return param_error(st, i, "value is too large to send (over 2 GiB)");
+    p->offsets[i] = start;
+    p->lengths[i] = (int)size;
+    p->formats[i] = FORMAT_TEXT;
+    p->types[i] = 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------------- arrays */
+
+typedef struct {
+    OxpgState *st;
+    OxpgParams *p;
+    int i;
+    int ndim;
+    Py_ssize_t dims[MAXDIM];
+    Py_ssize_t count; /* elements, NULLs included */
+    int has_nulls;
+    Type type;                /* the elements' common type; K_NULL while only None seen */
+    PyTypeObject *first_type; /* the first non-None element's type, for messages */
+} ArrayPlan;
+
+static int ragged(ArrayPlan *a)
+{
+    return param_error(a->st, a->i,
+                       "nested lists must be rectangular (every sub-list of one level the same length, "
+                       "no None in place of a sub-list) to form a PostgreSQL array");
+}
+
+static int mixed(ArrayPlan *a, PyObject *v, Kind kind)
+{
+    if (a->first_type == Py_TYPE(v)) {
+        /* One Python type, two PostgreSQL types: naive and aware, or Range bound types. */
+        const char *what = kind == K_RANGE ? "Ranges with different bound types"
+                                           : "naive and aware values (with and without time zone)";
+        PyErr_Format(a->st->DataError, "parameter $%d: a list of '%.100s' mixes %s; PostgreSQL arrays hold one type",
+                     a->i + 1, a->first_type->tp_name, what);
+        return -1;
+    }
+    PyErr_Format(a->st->DataError,
+                 "parameter $%d: a list mixes elements of type '%.100s' and '%.100s'; "
+                 "PostgreSQL arrays hold one type",
+                 a->i + 1, a->first_type->tp_name, Py_TYPE(v)->tp_name);
+    return -1;
+}
+
+/* Fold element v's type into the plan's common type. */
+static int merge(ArrayPlan *a, PyObject *v, PyObject *container)
+{
+    Type t;
+    if (classify(a->st, a->i, v, &t, container) < 0)
+        return -1;
+    Type *acc = &a->type;
+    if (t.kind == K_NULL) {
+        a->has_nulls = 1;
+        return 0;
+    }
+    if (acc->kind == K_NULL) {
+        *acc = t;
+        a->first_type = Py_TYPE(v);
+        return 0;
+    }
+    if (acc->kind == t.kind) {
+        if (t.kind == K_INT) {
+            /* The widest: numeric > int8 > int4. */
+            if (t.int_oid == OXPG_NUMERICOID || acc->int_oid == OXPG_NUMERICOID)
+                acc->int_oid = OXPG_NUMERICOID;
+            else if (t.int_oid == OXPG_INT8OID)
+                acc->int_oid = OXPG_INT8OID;
+        } else if (t.kind == K_RANGE && t.range != acc->range && t.range != R_UNTYPED) {
+            if (acc->range == R_UNTYPED)
+                acc->range = t.range;
+            else if ((acc->range == R_INT && t.range == R_NUM) || (acc->range == R_NUM && t.range == R_INT))
+                acc->range = R_NUM;
+            else
+                return mixed(a, v, t.kind);
+        }
+        return 0;
+    }
+    /* Numbers widen: ints with floats are float8 (exact ints only, checked when
+     * written), ints with Decimals numeric. Addresses with networks are inet. */
+    Kind lo = acc->kind < t.kind ? acc->kind : t.kind, hi = acc->kind < t.kind ? t.kind : acc->kind;
+    if (lo == K_INT && (hi == K_FLOAT || hi == K_NUMERIC)) {
+        acc->kind = hi;
+        return 0;
+    }
+    if (lo == K_INET && hi == K_CIDR) {
+        acc->kind = K_INET;
+        return 0;
+    }
+    return mixed(a, v, t.kind);
+}
+
+/* Check the nesting below v (an element of container at depth d) against the plan
+ * and merge every element. */
+static int scan(ArrayPlan *a, PyObject *v, PyObject *container, int d)
+{
+    if (d == a->ndim) {
+        if (is_sequence(v))
+            return ragged(a);
+        a->count++;
+        return merge(a, v, container);
+    }
+    if (!is_sequence(v) || PySequence_Fast_GET_SIZE(v) != a->dims[d])
+        return ragged(a);
+    for (Py_ssize_t k = 0; k < a->dims[d]; k++) {
+        /* Element callbacks (utcoffset, ...) may change the list: hold the item. */
+        if (PySequence_Fast_GET_SIZE(v) != a->dims[d])
+            return ragged(a);
+        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(v, k));
+        int rc = scan(a, item, v, d + 1);
+        Py_DECREF(item);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Write the elements below v in binary: int32 length (-1 for NULL) and bytes each. */
+static int write_elements(ArrayPlan *a, PyObject *v, int d)
+{
+    if (!is_sequence(v) || PySequence_Fast_GET_SIZE(v) != a->dims[d])
+        return ragged(a);
+    for (Py_ssize_t k = 0; k < a->dims[d]; k++) {
+        if (PySequence_Fast_GET_SIZE(v) != a->dims[d])
+            return ragged(a);
+        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(v, k));
+        int rc;
+        if (d + 1 < a->ndim) {
+            rc = write_elements(a, item, d + 1);
+        } else if (item == Py_None) {
+            rc = write_u32(a->p, UINT32_MAX); /* -1: NULL */
+        } else if (is_sequence(item)) {
+            rc = ragged(a);
+        } else {
+            size_t len_at = a->p->arena_used;
+            rc = write_u32(a->p, 0);
+            size_t start = a->p->arena_used;
+            if (rc == 0)
+                rc = write_value(a->st, a->p, a->i, item, &a->type);
+            if (rc == 0) {
+                size_t size = a->p->arena_used - start;
+                if (size > INT32_MAX)
+                    rc = param_error(a->st, a->i, "an array element is too large to send (over 2 GiB)");
+                else
+                    oxpg_store_u32(a->p->arena + len_at, (uint32_t)size);
+            }
+        }
+        Py_DECREF(item);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The array literal text form: {...} with every element quoted, NULL for None. */
+static int write_literal(ArrayPlan *a, PyObject *v, int d)
+{
+    if (!is_sequence(v) || PySequence_Fast_GET_SIZE(v) != a->dims[d])
+        return ragged(a);
+    if (write_bytes(a->p, "{", 1) < 0)
+        return -1;
+    for (Py_ssize_t k = 0; k < a->dims[d]; k++) {
+        if (PySequence_Fast_GET_SIZE(v) != a->dims[d])
+            return ragged(a);
+        if (k > 0 && write_bytes(a->p, ",", 1) < 0)
+            return -1;
+        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(v, k));
+        int rc;
+        if (d + 1 < a->ndim)
+            rc = write_literal(a, item, d + 1);
+        else if (item == Py_None)
+            rc = write_bytes(a->p, "NULL", 4);
+        else
+            rc = write_str_form(a->st, a->p, a->i, item, 1);
+        Py_DECREF(item);
+        if (rc < 0)
+            return -1;
+    }
+    return write_bytes(a->p, "}", 1);
+}
+
+/* list/tuple -> an array of the elements' common type. Without one (empty, only
+ * None, or ranges that go as text) the array goes as its text form with OID 0, for
+ * the context or an explicit cast to type. */
+static int encode_array(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+{
+    ArrayPlan a = {.st = st, .p = p, .i = i, .type = {.kind = K_NULL}};
+    /* The shape comes from the first element at each level; scan() checks the rest. */
+    for (PyObject *level = v; is_sequence(level);) {
+        if (a.ndim == MAXDIM)
+            return param_error(st, i, "lists nested more than 6 deep (PostgreSQL arrays have at most 6 dimensions)");
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(level);
+        if (n > INT32_MAX)
+            return param_error(st, i, "list is too long for a PostgreSQL array");
+        a.dims[a.ndim++] = n;
+        if (n == 0)
+            break;
+        level = PySequence_Fast_GET_ITEM(level, 0);
+    }
+    if (scan(&a, v, NULL, 0) < 0)
+        return -1;
+    size_t start = p->arena_used;
+    if (a.count == 0) {
+        /* No elements (PostgreSQL has no empty dimensions): the empty array literal. */
+        return write_bytes(p, "{}", 2) < 0 ? -1 : finish_text(st, p, i, start);
+    }
+    Oid element = type_oid(&a.type, 0);
+    if (element == 0) {
+        if (write_literal(&a, v, 0) < 0)
+            return -1;
+        return finish_text(st, p, i, start);
+    }
+    if (write_u32(p, (uint32_t)a.ndim) < 0 || write_u32(p, (uint32_t)a.has_nulls) < 0 || write_u32(p, element) < 0)
+        return -1;
+    for (int d = 0; d < a.ndim; d++) {
+        if (write_u32(p, (uint32_t)a.dims[d]) < 0 || write_u32(p, 1) < 0) /* length, lower bound 1 */
+            return -1;
+    }
+    if (write_elements(&a, v, 0) < 0)
+        return -1;
+    return finish(st, p, i, start, type_oid(&a.type, 1), FORMAT_BINARY);
+}
+
+/* ----------------------------------------------------------- the slow path */
 
 /* Subclasses and the less common types: kept out of the inlined fast path. */
 static OXPG_NOINLINE int encode_other(OxpgState *st, OxpgParams *p, int i, PyObject *v)
 {
     PyDateTime_CAPI *dt = st->datetime_api;
-    if (PyLong_Check(v))
-        return encode_int(st, p, i, v);
-    if (PyFloat_Check(v))
-        return encode_float(p, i, v);
-    if (PyUnicode_Check(v))
-        return encode_str(st, p, i, v);
-    if (PyBytes_Check(v) || PyByteArray_Check(v) || PyMemoryView_Check(v))
-        return encode_buffer(st, p, i, v);
-    /* datetime before date: a datetime is a date. */
-    if (PyObject_TypeCheck(v, dt->DateTimeType))
-        return encode_datetime(st, p, i, v);
-    if (PyObject_TypeCheck(v, dt->DateType))
-        return encode_date(p, i, v);
-    if (PyObject_TypeCheck(v, dt->TimeType))
-        return encode_time(st, p, i, v);
-    if (PyObject_TypeCheck(v, dt->DeltaType))
-        return encode_timedelta(p, i, v);
-    int is = PyObject_IsInstance(v, st->decimal_type);
-    if (is < 0)
-        return -1;
-    if (is)
-        return encode_decimal(st, p, i, v);
-    if ((is = PyObject_IsInstance(v, st->uuid_type)) < 0)
-        return -1;
-    if (is)
-        return encode_uuid(st, p, i, v);
-    PyErr_Format(st->DataError, "parameter $%d: cannot send a value of type '%.200s' to PostgreSQL", i + 1,
-                 Py_TYPE(v)->tp_name);
+    size_t start = p->arena_used;
+    Type t;
+    int rc;
+    if (PyObject_TypeCheck(v, dt->DateTimeType) || PyObject_TypeCheck(v, dt->TimeType)) {
+        /* Common enough to skip classify(): one utcoffset() call, not two. */
+        int is_datetime = PyObject_TypeCheck(v, dt->DateTimeType);
+        int aware = -1;
+        rc = is_datetime ? write_datetime(st, p, i, v, &aware) : write_time(st, p, i, v, &aware);
+        if (rc == 0)
+            rc = finish(st, p, i, start,
+                        is_datetime ? (aware ? OXPG_TIMESTAMPTZOID : OXPG_TIMESTAMPOID)
+                                    : (aware ? OXPG_TIMETZOID : OXPG_TIMEOID),
+                        FORMAT_BINARY);
+    } else if ((rc = classify(st, i, v, &t, NULL)) == 0) {
+        switch (t.kind) {
+        case K_ARRAY:
+            rc = encode_array(st, p, i, v);
+            break;
+        case K_TEXT:
+            rc = encode_str(st, p, i, v); /* str subclasses: text with OID 0, like str */
+            break;
+        case K_INT:
+            rc = encode_int(st, p, i, v); /* int subclasses (IntEnum, ...) */
+            break;
+        case K_FLOAT:
+            rc = encode_float(p, i, v);
+            break;
+        default: {
+            Oid oid = type_oid(&t, 0);
+            if (oid == 0) {
+                /* A Range without a binary type: its text form, for the context to parse. */
+                rc = write_str_form(st, p, i, v, 0);
+                if (rc == 0)
+                    rc = finish_text(st, p, i, start);
+            } else {
+                rc = write_value(st, p, i, v, &t);
+                if (rc == 0)
+                    rc = finish(st, p, i, start, oid, FORMAT_BINARY);
+            }
+        }
+        }
+    }
+    if (rc == 0)
+        return 0;
+    /* Errors from Python code (a tzinfo, json.dumps, Decimal) name the parameter too. */
+    if (!PyErr_ExceptionMatches(st->DataError) && PyErr_ExceptionMatches(PyExc_Exception) &&
+        !PyErr_ExceptionMatches(PyExc_MemoryError))
+        return wrap_error(st, i);
     return -1;
 }
 

@@ -2,6 +2,7 @@
  * each cell is decoded straight from libpq's buffer into its Python object. */
 #include "oxpg/result.h"
 #include "oxpg/errors.h"
+#include "oxpg/pg_oids.h"
 
 #include <stdlib.h>
 
@@ -38,6 +39,7 @@ int oxpg_columns_init(OxpgColumns *cols, const PGresult *res)
     cols->count = 0;
     cols->duplicate_names = 0;
     cols->needs_text = 0;
+    cols->timezone = NULL;
     cols->columns = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(OxpgColumn));
     if (cols->columns == NULL) {
         PyErr_NoMemory();
@@ -47,6 +49,7 @@ int oxpg_columns_init(OxpgColumns *cols, const PGresult *res)
         OxpgColumn *col = &cols->columns[c];
         col->type = PQftype(res, c);
         col->format = PQfformat(res, c);
+        col->in_timezone = col->type == OXPG_TIMESTAMPTZOID && col->format == 1;
         const OxpgCodec *codec = oxpg_codec_lookup(col->type);
         col->type_name = codec != NULL ? codec->name : "text";
         if (col->format == 1) {
@@ -109,8 +112,31 @@ static OXPG_NOINLINE PyObject *name_decode_error(OxpgState *st, const OxpgColumn
     return NULL;
 }
 
-static inline PyObject *decode_cell(OxpgState *st, const PGresult *res, const OxpgColumn *col, int r, int c,
-                                    const OxpgTextForms *text, long *text_index)
+/* A UTC datetime shown in the session's zone: the same instant, in the zone the
+ * user set. The infinities (datetime.max/min) cannot move and stay in UTC. */
+static OXPG_NOINLINE PyObject *to_session_zone(PyObject *value, PyObject *timezone)
+{
+    int year = PyDateTime_GET_YEAR(value);
+    int is_max = year == 9999 && PyDateTime_GET_MONTH(value) == 12 && PyDateTime_GET_DAY(value) == 31 &&
+                 PyDateTime_DATE_GET_HOUR(value) == 23 && PyDateTime_DATE_GET_MINUTE(value) == 59 &&
+                 PyDateTime_DATE_GET_SECOND(value) == 59 && PyDateTime_DATE_GET_MICROSECOND(value) == 999999;
+    int is_min = year == 1 && PyDateTime_GET_MONTH(value) == 1 && PyDateTime_GET_DAY(value) == 1 &&
+                 PyDateTime_DATE_GET_HOUR(value) == 0 && PyDateTime_DATE_GET_MINUTE(value) == 0 &&
+                 PyDateTime_DATE_GET_SECOND(value) == 0 && PyDateTime_DATE_GET_MICROSECOND(value) == 0;
+    if (is_max || is_min)
+        return value; /* 'infinity' and '-infinity' */
+    PyObject *moved = PyObject_CallMethod(value, "astimezone", "O", timezone);
+    if (moved == NULL && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        PyErr_Clear();
+        return value;
+    }
+    Py_DECREF(value);
+    return moved;
+}
+
+static inline PyObject *decode_cell(OxpgState *st, const PGresult *res, const OxpgColumns *cols,
+                                    const OxpgColumn *col, int r, int c, const OxpgTextForms *text,
+                                    long *text_index)
 {
     if (PQgetisnull(res, r, c))
         return Py_NewRef(Py_None);
@@ -119,6 +145,8 @@ static inline PyObject *decode_cell(OxpgState *st, const PGresult *res, const Ox
     PyObject *value = col->decode(st, PQgetvalue(res, r, c), PQgetlength(res, r, c));
     if (OXPG_UNLIKELY(value == NULL))
         return name_decode_error(st, col, r);
+    if (col->in_timezone && cols->timezone != NULL)
+        return to_session_zone(value, cols->timezone);
     return value;
 }
 
@@ -156,7 +184,7 @@ PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns
             goto fail;
         PyList_SET_ITEM(rows, r, row); /* rows owns it from here */
         for (int c = 0; c < ncols; c++) {
-            PyObject *value = decode_cell(st, res, &columns[c], r, c, text, &text_index);
+            PyObject *value = decode_cell(st, res, cols, &columns[c], r, c, text, &text_index);
             if (value == NULL)
                 goto fail;
             if (as_dicts) {
@@ -172,6 +200,39 @@ PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns
     return rows;
 fail:
     Py_DECREF(rows);
+    return NULL;
+}
+
+PyObject *oxpg_result_row(OxpgState *st, const PGresult *res, const OxpgColumns *cols, int r, int as_dicts)
+{
+    if (as_dicts && cols->duplicate_names) {
+        PyErr_Format(st->ProgrammingError,
+                     "the result has two columns named %R, and a dict row cannot hold both; "
+                     "give them distinct names with AS, or use tuples",
+                     cols->columns[cols->duplicate_names - 1].name);
+        return NULL;
+    }
+    long text_index = 0;
+    int ncols = cols->count;
+    PyObject *row = as_dicts ? new_dict(ncols) : PyTuple_New(ncols);
+    if (row == NULL)
+        return NULL;
+    for (int c = 0; c < ncols; c++) {
+        PyObject *value = decode_cell(st, res, cols, &cols->columns[c], r, c, NULL, &text_index);
+        if (value == NULL)
+            goto fail;
+        if (as_dicts) {
+            int rc = PyDict_SetItem(row, cols->columns[c].name, value);
+            Py_DECREF(value);
+            if (rc < 0)
+                goto fail;
+        } else {
+            PyTuple_SET_ITEM(row, c, value);
+        }
+    }
+    return row;
+fail:
+    Py_DECREF(row);
     return NULL;
 }
 

@@ -19,11 +19,15 @@ from ._oxpg import (
     InternalError,
     NotSupportedError,
     OperationalError,
+    PipelineAborted,
     ProgrammingError,
     QueryTimeoutError,
     Warning,
 )
 from .client import Client, TransactionStatus
+from .types import Json, Jsonb, Range
+from .cursor import Cursor
+from .transaction import IsolationLevel, Transaction
 from . import errors  # registers the SQLSTATE classes with the C core
 
 __version__ = "0.1.0"
@@ -36,16 +40,23 @@ paramstyle = "numeric_dollar"
 
 __all__ = [
     "Client",
+    "Cursor",
     "DataError",
     "DatabaseError",
     "Error",
     "IntegrityError",
     "InterfaceError",
     "InternalError",
+    "IsolationLevel",
+    "Json",
+    "Jsonb",
     "NotSupportedError",
     "OperationalError",
+    "PipelineAborted",
     "ProgrammingError",
     "QueryTimeoutError",
+    "Range",
+    "Transaction",
     "TransactionStatus",
     "Warning",
     "connect",

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from . import _oxpg
+from .cursor import Cursor
+from .pipeline import Pipeline
+from .transaction import IsolationLevel, Transaction
 
 
 class TransactionStatus(enum.Enum):
@@ -29,7 +33,11 @@ _BY_LIBPQ_CODE = [
 class Client(_oxpg.Client):
     """A connection to PostgreSQL. Create one with oxpg.connect()."""
 
-    __slots__ = ()
+    # Python-side state, set on first use (the C core allocates Clients without
+    # running __init__): the open transaction blocks, the cursor names free for reuse.
+    __slots__ = ("_blocks", "_free_cursor_ids")
+    _blocks: list[Transaction]
+    _free_cursor_ids: list[int]
 
     @property
     def transaction_status(self) -> TransactionStatus:
@@ -39,3 +47,35 @@ class Client(_oxpg.Client):
     def in_transaction(self) -> bool:
         """True inside a transaction block, failed or not."""
         return self.transaction_status in (TransactionStatus.IN_TRANSACTION, TransactionStatus.IN_ERROR)
+
+    def transaction(
+        self,
+        isolation: IsolationLevel | str | None = None,
+        *,
+        readonly: bool = False,
+        deferrable: bool = False,
+    ) -> Transaction:
+        """transaction(isolation=None, *, readonly=False, deferrable=False)
+
+        A transaction block: ``with client.transaction():`` commits on normal exit
+        and rolls back on an exception. Nested blocks are savepoints. See
+        oxpg.transaction for the rules.
+        """
+        return Transaction(self, isolation, readonly, deferrable)
+
+    def cursor(self, sql: str, /, *params: Any, scrollable: bool = False, hold: bool = False) -> Cursor:
+        """cursor(sql, *params, scrollable=False, hold=False)
+
+        Declare a server-side cursor over sql and return it, to fetch the result in
+        parts. Without hold=True it needs a transaction block. See oxpg.cursor.
+        """
+        return Cursor(self, sql, params, scrollable=scrollable, hold=hold)
+
+    def pipeline(self) -> Pipeline:
+        """pipeline()
+
+        ``with client.pipeline() as p:`` queues statements without waiting (one
+        round trip for the batch); p.query/p.execute return results claimed in order.
+        See oxpg.pipeline for the rules.
+        """
+        return Pipeline(self)

@@ -39,10 +39,14 @@ def epoch_seconds(naive: datetime) -> Decimal:
     return Decimal((naive - UNIX_EPOCH) // US).scaleb(-6)
 
 
-def assert_same_instant(result: datetime, expected: datetime) -> None:
+def assert_same_instant(result: datetime, expected: datetime, zone: str | None = None) -> None:
+    """The instant is exact; the tzinfo is the session's TimeZone (UTC unless zone says)."""
     assert type(result) is datetime
-    assert result.utcoffset() == timedelta(0), "timestamptz must come back in UTC"
-    assert result.replace(tzinfo=None) == utc_wall(expected)
+    if zone is None or zone == "UTC":
+        assert result.utcoffset() == timedelta(0), "timestamptz must come back in UTC"
+    else:
+        assert result.tzinfo == zoneinfo.ZoneInfo(zone), "timestamptz must come back in the session's zone"
+    assert result.astimezone(UTC).replace(tzinfo=None) == utc_wall(expected)
 
 
 def months_as_days(months: int) -> int:
@@ -77,11 +81,15 @@ def test_param_types(one, value, pg_type):
 @example(date(1900, 3, 1))
 @FAST
 def test_date_round_trip(db, value):
-    (row,) = db.query("SELECT $1::date AS v, $1::date - '2000-01-01'::date AS days, $2::date AS parsed",
-                      value, value.isoformat())
+    (row,) = db.query("SELECT $1::date AS v, CASE WHEN isfinite($1::date) THEN $1::date - '2000-01-01'::date END "
+                      "AS days, $2::date AS parsed", value, value.isoformat())
     assert row["v"] == value and type(row["v"]) is date
-    # The server's own arithmetic and parser agree with Python's calendar.
-    assert row["days"] == (value - PG_EPOCH).days
+    if value in (date.min, date.max):
+        # date.max/date.min go in as infinity/-infinity, the values they decode from.
+        assert row["days"] is None
+    else:
+        # The server's own arithmetic and parser agree with Python's calendar.
+        assert row["days"] == (value - PG_EPOCH).days
     assert row["parsed"] == value
 
 
@@ -97,7 +105,9 @@ def test_timestamp_round_trip(db, value):
         "SELECT $1::timestamp AS v, extract(epoch FROM $1::timestamp) AS epoch, $2::timestamp AS parsed",
         value, value.isoformat())
     assert row["v"] == value and type(row["v"]) is datetime and row["v"].tzinfo is None
-    assert row["epoch"] == epoch_seconds(value)
+    # datetime.max/datetime.min go in as infinity/-infinity, the values they decode from.
+    infinite = {datetime.max: Decimal("Infinity"), datetime.min: Decimal("-Infinity")}
+    assert row["epoch"] == (infinite[value] if value in infinite else epoch_seconds(value))
     assert row["parsed"] == value
 
 
@@ -336,20 +346,28 @@ BATTERY_PARAMS = (date(1, 1, 1), datetime(1999, 12, 31, 23, 59, 59, 999999),
 def test_settings_do_not_change_results(db, client, setup):
     expected = db.query(BATTERY, *BATTERY_PARAMS)
     client.execute(setup)
+    # Aware datetimes compare by instant: equal whatever the session's zone.
     assert client.query(BATTERY, *BATTERY_PARAMS) == expected
-    # And the timestamptz result is still UTC-aware.
-    assert client.query(BATTERY, *BATTERY_PARAMS)[0]["tz"].utcoffset() == timedelta(0)
+    # And the timestamptz result is shown in the session's zone when one is set.
+    shown = client.query(BATTERY, *BATTERY_PARAMS)[0]["tz"]
+    zone = setup.split("'")[1] if "TimeZone" in setup else ""
+    if "/" in zone:
+        assert shown.tzinfo == zoneinfo.ZoneInfo(zone)
+    else:
+        # POSIX-style offsets ('-11:30') have no IANA zone: the value stays in UTC.
+        assert shown.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize("zone", ["Asia/Kathmandu", "America/New_York", "Australia/Lord_Howe", "UTC"])
 def test_server_time_zone_sees_the_same_instant(client, zone):
+    """timestamptz honours the session's TimeZone: same instant, the session's tzinfo."""
     client.execute(f"SET TimeZone TO '{zone}'")
     value = datetime(2024, 3, 31, 1, 30, 15, 123456, tzinfo=tz(hours=-7))
     (row,) = client.query("SELECT $1::timestamptz::timestamp AS local, $1::timestamptz AS back, "
                           "'2024-01-01 00:00'::timestamptz AS midnight", value)
     assert row["local"] == value.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
-    assert_same_instant(row["back"], value)
-    assert_same_instant(row["midnight"], datetime(2024, 1, 1, tzinfo=zoneinfo.ZoneInfo(zone)))
+    assert_same_instant(row["back"], value, zone)
+    assert_same_instant(row["midnight"], datetime(2024, 1, 1, tzinfo=zoneinfo.ZoneInfo(zone)), zone)
 
 
 def test_nulls(db):
@@ -371,3 +389,27 @@ def test_subclasses(db):
                       MyDateTime(2024, 1, 2, 3, 4, 5), MyDate(2024, 1, 2))
     assert row == {"a": "timestamp without time zone", "av": datetime(2024, 1, 2, 3, 4, 5),
                    "b": "date", "bv": date(2024, 1, 2)}
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+def test_session_zone_across_dst_keeps_each_instant(client, zone):
+    client.execute(f"SET TimeZone TO '{zone}'")
+    # One hour apart in UTC, across the spring-forward gap of 2024.
+    rows = client.query(
+        "SELECT ts FROM unnest(ARRAY['2024-03-31 00:30+00', '2024-03-31 01:30+00', "
+        "'2024-03-10 06:30+00', '2024-03-10 07:30+00']::timestamptz[]) ts"
+    )
+    values = [r["ts"] for r in rows]
+    assert all(v.tzinfo == zoneinfo.ZoneInfo(zone) for v in values)
+    # (Subtraction within one tzinfo is wall-clock time in Python: compare in UTC.)
+    in_utc = [v.astimezone(UTC) for v in values]
+    assert in_utc[1] - in_utc[0] == timedelta(hours=1) and in_utc[3] - in_utc[2] == timedelta(hours=1)
+    # Berlin springs forward at 01:00Z on March 31, New York at 07:00Z on March 10.
+    assert values[1].utcoffset() != values[0].utcoffset() or values[3].utcoffset() != values[2].utcoffset()
+
+
+def test_infinity_stays_utc_in_any_session_zone(client):
+    client.execute("SET TimeZone TO 'America/New_York'")
+    (row,) = client.query("SELECT 'infinity'::timestamptz AS a, '-infinity'::timestamptz AS b")
+    assert row["a"] == datetime.max.replace(tzinfo=UTC) and row["a"].utcoffset() == timedelta(0)
+    assert row["b"] == datetime.min.replace(tzinfo=UTC)

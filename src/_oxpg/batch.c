@@ -1,0 +1,335 @@
+/* executemany(): the whole batch in one libpq pipeline, so one round trip and one
+ * implicit transaction: outside a transaction block the batch is all or nothing. */
+#include "oxpg/client.h"
+#include "oxpg/cancel.h"
+#include "oxpg/compat.h"
+#include "oxpg/errors.h"
+#include "oxpg/params.h"
+#include "oxpg/wait.h"
+
+#include <stdlib.h>
+
+/* What each command queued in the pipeline was, to read its results back. */
+#define CMD_PREPARE (-1)
+#define CMD_ABORT (-2)
+
+typedef struct {
+    long *kinds; /* row index (0-based) or CMD_* */
+    long count;
+    long cap;
+} CommandLog;
+
+static int log_command(CommandLog *log, long kind)
+{
+    if (log->count == log->cap) {
+        long cap = log->cap ? log->cap * 2 : 256;
+        long *grown = PyMem_Realloc(log->kinds, (size_t)cap * sizeof(long));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        log->kinds = grown;
+        log->cap = cap;
+    }
+    log->kinds[log->count++] = kind;
+    return 0;
+}
+
+/* Say which row (0-based index) the pending exception is about: as the attribute
+ * executemany_row (1-based) and, for oxpg's own errors, in the message. */
+static void annotate_row(OxpgState *st, long index)
+{
+    PyObject *exc = oxpg_err_take();
+    if (exc == NULL)
+        return;
+    PyObject *row = PyLong_FromLong(index + 1);
+    if (row != NULL)
+        PyObject_SetAttrString(exc, "executemany_row", row);
+    Py_XDECREF(row);
+    if (PyObject_TypeCheck(exc, (PyTypeObject *)st->Error)) {
+        PyObject *text = PyObject_Str(exc);
+        PyObject *message = text != NULL ? PyUnicode_FromFormat("executemany row %ld: %U", index + 1, text) : NULL;
+        PyObject *args = message != NULL ? PyTuple_Pack(1, message) : NULL;
+        if (args != NULL)
+            PyObject_SetAttrString(exc, "args", args);
+        Py_XDECREF(text);
+        Py_XDECREF(message);
+        Py_XDECREF(args);
+    }
+    PyErr_Clear();
+    oxpg_err_restore(exc);
+}
+
+/* Push queued commands to the server while reading what it sends back, so neither
+ * side blocks on a full buffer. Returns an OxpgWaitStatus. */
+static OxpgWaitStatus push_pipeline(OxpgClient *self)
+{
+    PGconn *conn = self->conn;
+    for (;;) {
+        int flushed = PQflush(conn);
+        if (flushed <= 0)
+            return flushed == 0 ? OXPG_WAIT_READY : OXPG_WAIT_CONNLOST;
+        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ | OXPG_WAIT_WRITE, self->deadline);
+        if (ws != OXPG_WAIT_READY)
+            return ws;
+        if (!PQconsumeInput(conn))
+            return OXPG_WAIT_CONNLOST;
+    }
+}
+
+/* A row's parameters fit the unnamed statement prepared for `prepared` when every
+ * type matches; a NULL (sent without type) fits any. */
+static int fits_prepared(const OxpgParams *p, const Oid *prepared, int nprepared)
+{
+    if (prepared == NULL || p->count != nprepared)
+        return 0;
+    for (int i = 0; i < p->count; i++) {
+        if (p->types[i] != prepared[i] && p->values[i] != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* Queue the rows. Returns 0, or -1 with an exception set (a bad row, the iterator
+ * raised, a signal, a timeout) after which the batch must be aborted. */
+static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyObject *rows, CommandLog *log)
+{
+    OxpgState *st = self->st;
+    PGconn *conn = self->conn;
+    Oid *prepared = NULL;
+    int nprepared = -1;
+    int rc = -1;
+    PyObject *row;
+    long index = 0;
+    while ((row = PyIter_Next(rows)) != NULL) {
+        PyObject *seq = PySequence_Fast(row, "executemany: each row of parameters must be a sequence");
+        Py_DECREF(row);
+        if (seq == NULL)
+            goto done;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        OxpgParams params;
+        if (oxpg_client_check_param_count(self, sql, sql_len, n) < 0 ||
+            oxpg_params_encode(st, &params, PySequence_Fast_ITEMS(seq), n) < 0) {
+            Py_DECREF(seq);
+            goto done;
+        }
+        int ok = 1;
+        if (!fits_prepared(&params, prepared, nprepared)) {
+            PyMem_Free(prepared);
+            prepared = PyMem_Malloc(sizeof(Oid) * (size_t)(n > 0 ? n : 1));
+            ok = prepared != NULL && PQsendPrepare(conn, "", sql, params.count, params.types) &&
+                 log_command(log, CMD_PREPARE) == 0;
+            if (prepared != NULL)
+                memcpy(prepared, params.types, sizeof(Oid) * (size_t)params.count);
+            nprepared = params.count;
+        }
+        ok = ok && PQsendQueryPrepared(conn, "", params.count, params.values, params.lengths, params.formats, 1) &&
+             log_command(log, index) == 0;
+        oxpg_params_free(&params);
+        Py_DECREF(seq);
+        if (!ok) {
+            if (!PyErr_Occurred())
+                oxpg_raise_conn_error(st, st->OperationalError, conn, "could not queue the statement");
+            goto done;
+        }
+        index++;
+        /* Keep the output buffer from growing with the whole batch. */
+        if (index % 128 == 0) {
+            OxpgWaitStatus ws = push_pipeline(self);
+            if (ws == OXPG_WAIT_TIMEOUT)
+                oxpg_client_raise_timeout(self);
+            else if (ws == OXPG_WAIT_CONNLOST)
+                oxpg_raise_conn_error(st, st->OperationalError, conn, "the connection was lost");
+            if (ws != OXPG_WAIT_READY)
+                goto done;
+        }
+    }
+    if (!PyErr_Occurred())
+        rc = 0;
+done:
+    if (rc < 0 && PyErr_Occurred())
+        annotate_row(st, index);
+    PyMem_Free(prepared);
+    return rc;
+}
+
+/* Read every result up to the pipeline's sync. Returns 0 when every command
+ * succeeded (*affected summed), or -1 with an exception set. */
+static int read_pipeline(OxpgClient *self, const CommandLog *log, PyObject *pending, unsigned long long *affected)
+{
+    OxpgState *st = self->st;
+    PGconn *conn = self->conn;
+    PGresult *first_error = NULL;
+    long error_command = -1;
+    long command = 0;
+    int interrupted = pending != NULL;
+    double drain_deadline = -1;
+    for (;;) {
+        OxpgWaitStatus ws = interrupted ? oxpg_wait_result_nointr(conn, drain_deadline)
+                                        : oxpg_wait_result(conn, self->deadline);
+        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
+            if (interrupted) {
+                /* Even the drain timed out: the connection cannot be trusted. */
+                oxpg_client_lost(self);
+                goto fail;
+            }
+            if (ws == OXPG_WAIT_TIMEOUT)
+                oxpg_client_raise_timeout(self);
+            pending = oxpg_err_take();
+            interrupted = 1;
+            drain_deadline = oxpg_monotonic() + oxpg_client_grace(self);
+            oxpg_cancel_request(conn, drain_deadline - oxpg_monotonic());
+            continue;
+        }
+        if (ws != OXPG_WAIT_READY) {
+            oxpg_client_raise_lost(self, first_error);
+            goto fail;
+        }
+        PGresult *r = PQgetResult(conn);
+        if (r == NULL) {
+            command++; /* end of one command's results */
+            continue;
+        }
+        ExecStatusType status = PQresultStatus(r);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
+            if (first_error == NULL) {
+                first_error = r;
+                error_command = command;
+                continue;
+            }
+        } else if ((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) && command < log->count &&
+                   log->kinds[command] >= 0) {
+            const char *count = PQcmdTuples(r);
+            if (count != NULL && *count != '\0')
+                *affected += strtoull(count, NULL, 10);
+        }
+        PQclear(r);
+    }
+    if (PQexitPipelineMode(conn) != 1) {
+        oxpg_client_lost(self);
+        goto fail;
+    }
+    if (pending != NULL) {
+        /* Our own exception (bad row, iterator error, Ctrl-C, timeout) explains the
+         * failure; the server's errors were only its consequence. */
+        PQclear(first_error);
+        oxpg_err_restore(pending);
+        return -1;
+    }
+    if (first_error != NULL) {
+        oxpg_raise_result_error(st, first_error, st->DatabaseError);
+        long kind = error_command < log->count ? log->kinds[error_command] : CMD_ABORT;
+        if (kind >= 0)
+            annotate_row(st, kind);
+        PQclear(first_error);
+        return -1;
+    }
+    return 0;
+fail:
+    PQclear(first_error);
+    if (pending != NULL) {
+        PyErr_Clear();
+        oxpg_err_restore(pending);
+    }
+    return -1;
+}
+
+static PyObject *executemany_locked(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyObject *rows)
+{
+    PGconn *conn = self->conn;
+    CommandLog log = {NULL, 0, 0};
+    unsigned long long affected = 0;
+    PyObject *out = NULL;
+    if (PQenterPipelineMode(conn) != 1) {
+        oxpg_raise_conn_error(self->st, self->st->InterfaceError, conn, "cannot start a pipeline");
+        return NULL;
+    }
+    PyObject *pending = NULL;
+    if (queue_rows(self, sql, sql_len, rows, &log) < 0) {
+        if (self->conn == NULL)
+            goto done;
+        /* Nothing may commit: a statement that always fails aborts the implicit
+         * transaction (or the caller's transaction) that the queued rows are in. */
+        pending = oxpg_err_take();
+        if (!PQsendQueryParams(conn,
+                               "DO $oxpg$BEGIN RAISE EXCEPTION 'oxpg: executemany aborted by the client'; END$oxpg$",
+                               0, NULL, NULL, NULL, NULL, 0) ||
+            log_command(&log, CMD_ABORT) < 0) {
+            Py_XDECREF(pending);
+            oxpg_client_lost(self);
+            goto done;
+        }
+    }
+    if (!PQpipelineSync(conn)) {
+        Py_XDECREF(pending);
+        oxpg_client_lost(self);
+        goto done;
+    }
+    if (read_pipeline(self, &log, pending, &affected) == 0)
+        out = PyLong_FromUnsignedLongLong(affected);
+done:
+    PyMem_Free(log.kinds);
+    if (self->conn == NULL)
+        oxpg_cache_reset(&self->cache, 0);
+    return out;
+}
+
+const char oxpg_executemany_doc[] =
+             "executemany($self, sql, seq_of_params, /, *, timeout=None)\n--\n\n"
+             "Run one statement once per row of parameters (any iterable of sequences,\n"
+             "generators included) in a single pipeline: one round trip for the batch.\n"
+             "Outside a transaction the batch is all or nothing; a failing row raises\n"
+             "with its number in the message and as exc.executemany_row (1-based).\n"
+             "Returns the total number of rows affected.";
+
+PyObject *oxpg_client_executemany(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    OxpgState *st = self->st;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    double timeout = -1;
+    if (kwnames != NULL && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
+        return NULL;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "executemany() takes the SQL statement and an iterable of parameter rows");
+        return NULL;
+    }
+    if (!PyUnicode_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "the SQL statement must be str, not %.200s", Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    Py_ssize_t sql_len;
+    const char *sql = PyUnicode_AsUTF8AndSize(args[0], &sql_len);
+    if (sql == NULL) {
+        oxpg_reraise_as(st->DataError, "SQL statement");
+        return NULL;
+    }
+    if (memchr(sql, '\0', (size_t)sql_len) != NULL) {
+        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
+        return NULL;
+    }
+    if (oxpg_client_check_process(self) < 0)
+        return NULL;
+    PyObject *rows = PyObject_GetIter(args[1]);
+    if (rows == NULL)
+        return NULL;
+    PyObject *out = NULL;
+    if (oxpg_client_lock(self) == 0) {
+        self->timeout = timeout;
+        self->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
+        if (oxpg_client_check_usable(self) == 0) {
+            oxpg_stream_abandon(self);
+            out = self->conn != NULL ? executemany_locked(self, sql, sql_len, rows) : NULL;
+            if (out == NULL && !PyErr_Occurred())
+                PyErr_SetString(st->OperationalError, "the connection was lost");
+        }
+        self->deadline = -1;
+        oxpg_client_unlock(self);
+    }
+    Py_DECREF(rows);
+    return out;
+}
+

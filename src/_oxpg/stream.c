@@ -1,0 +1,423 @@
+/* stream(): iterate a large result with memory bounded by a chunk of rows. The
+ * statement runs in libpq's single-row mode; rows are decoded as they arrive, a
+ * chunk at a time, so neither libpq nor Python ever holds the whole result. */
+#include "oxpg/client.h"
+#include "oxpg/compat.h"
+#include "oxpg/errors.h"
+#include "oxpg/params.h"
+#include "oxpg/result.h"
+#include "oxpg/wait.h"
+
+#include <unistd.h>
+
+struct OxpgStream {
+    PyObject_HEAD
+    OxpgClient *client; /* strong reference */
+    int active;         /* the statement is still running on the connection */
+    int cut_short;      /* ended by another statement on the client: more rows were due */
+    int as_dicts;
+    int chunk_size;
+    double deadline;
+    double timeout;
+    OxpgColumns columns;
+    PyObject *buffer; /* decoded rows not yet returned */
+    Py_ssize_t next;  /* index of the next row to return in buffer */
+};
+
+/* Lock held: forget the connection side of the stream. */
+static void detach(OxpgStream *stream)
+{
+    if (stream->active && stream->client->active_stream == stream)
+        stream->client->active_stream = NULL;
+    stream->active = 0;
+}
+
+void oxpg_stream_cut(OxpgStream *stream)
+{
+    stream->active = 0;
+    stream->cut_short = 1;
+}
+
+void oxpg_stream_abandon(OxpgClient *self)
+{
+    OxpgStream *stream = self->active_stream;
+    if (stream == NULL && !self->orphaned_result)
+        return;
+    if (stream != NULL) {
+        detach(stream);
+        stream->cut_short = 1;
+    }
+    self->orphaned_result = 0;
+    if (self->conn != NULL)
+        oxpg_client_cancel_and_drain(self);
+}
+
+/* Lock held: read up to chunk_size rows into the buffer. Returns 0 (the buffer may
+ * be empty when the result ended) or -1 with an exception set. */
+static int fill(OxpgStream *stream)
+{
+    OxpgClient *client = stream->client;
+    OxpgState *st = client->st;
+    PGconn *conn = client->conn;
+    PGresult *error = NULL;
+    int got = 0;
+    client->deadline = stream->deadline;
+    client->timeout = stream->timeout;
+    while (stream->active && got < stream->chunk_size) {
+        OxpgWaitStatus ws = oxpg_wait_result(conn, stream->deadline);
+        if (ws == OXPG_WAIT_TIMEOUT)
+            oxpg_client_raise_timeout(client);
+        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
+            detach(stream);
+            oxpg_client_cancel_and_drain(client);
+            goto fail;
+        }
+        if (ws != OXPG_WAIT_READY) {
+            detach(stream);
+            oxpg_client_raise_lost(client, error);
+            goto fail;
+        }
+        PGresult *r = PQgetResult(conn);
+        if (r == NULL) {
+            detach(stream); /* the statement is complete */
+            break;
+        }
+        ExecStatusType status = PQresultStatus(r);
+        if (status == PGRES_SINGLE_TUPLE && error == NULL) {
+            if (stream->columns.columns == NULL || !oxpg_columns_match(&stream->columns, r)) {
+                oxpg_columns_clear(&stream->columns);
+                if (oxpg_columns_init(&stream->columns, r) < 0) {
+                    PQclear(r);
+                    detach(stream);
+                    oxpg_client_cancel_and_drain(client);
+                    goto fail;
+                }
+            }
+            if (stream->columns.needs_text) {
+                /* The text-form round trip needs the connection this result occupies. */
+                PQclear(r);
+                PyErr_SetString(st->DataError, "stream(): a column's type has no binary decoder in oxpg; "
+                                               "cast it to text in the SQL");
+                detach(stream);
+                oxpg_client_cancel_and_drain(client);
+                goto fail;
+            }
+            stream->columns.timezone = oxpg_client_timezone(client);
+            PyObject *row = oxpg_result_row(st, r, &stream->columns, 0, stream->as_dicts);
+            PQclear(r);
+            if (row == NULL || PyList_Append(stream->buffer, row) < 0) {
+                Py_XDECREF(row);
+                detach(stream);
+                oxpg_client_cancel_and_drain(client);
+                goto fail;
+            }
+            Py_DECREF(row);
+            got++;
+        } else if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
+            if (error == NULL)
+                error = r;
+            else
+                PQclear(r);
+        } else {
+            PQclear(r); /* the final empty TUPLES_OK, or a command's status */
+        }
+    }
+    client->deadline = -1;
+    if (error != NULL) {
+        /* Rows already returned stay returned; the error ends the stream. */
+        int lost = PQstatus(conn) == CONNECTION_BAD;
+        oxpg_raise_result_error(st, error, lost ? st->OperationalError : st->DatabaseError);
+        PQclear(error);
+        if (lost)
+            oxpg_client_lost(client);
+        return -1;
+    }
+    return 0;
+fail:
+    client->deadline = -1;
+    PQclear(error);
+    return -1;
+}
+
+static PyObject *Stream_next(OxpgStream *stream)
+{
+    if (stream->next < PyList_GET_SIZE(stream->buffer)) {
+        PyObject *row = PyList_GET_ITEM(stream->buffer, stream->next);
+        PyList_SET_ITEM(stream->buffer, stream->next, NULL); /* hand the reference over */
+        stream->next++;
+        return row;
+    }
+    OxpgClient *client = stream->client;
+    if (!stream->active) {
+        /* Never a silent end: rows were still due when another statement took over. */
+        if (stream->cut_short) {
+            stream->cut_short = 0;
+            PyErr_SetString(client->st->InterfaceError,
+                            "the stream was ended because the client ran another statement or was closed");
+        }
+        return NULL;
+    }
+    if (oxpg_client_check_process(client) < 0 || oxpg_client_lock(client) < 0)
+        return NULL;
+    /* Reset the buffer (its returned slots are NULL) before reading the next chunk. */
+    Py_SETREF(stream->buffer, PyList_New(0));
+    stream->next = 0;
+    int rc = -1;
+    if (stream->buffer == NULL) {
+        detach(stream);
+    } else if (client->active_stream != stream || client->conn == NULL) {
+        detach(stream);
+        PyErr_SetString(client->st->InterfaceError,
+                        "the stream was ended because the client ran another statement or was closed");
+    } else {
+        rc = fill(stream);
+    }
+    if (client->conn == NULL)
+        oxpg_cache_reset(&client->cache, 0);
+    oxpg_client_unlock(client);
+    if (rc < 0)
+        return NULL;
+    return Stream_next(stream);
+}
+
+static PyObject *Stream_close(OxpgStream *stream, PyObject *Py_UNUSED(ignored))
+{
+    if (stream->active) {
+        OxpgClient *client = stream->client;
+        if (oxpg_client_check_process(client) < 0 || oxpg_client_lock(client) < 0)
+            return NULL;
+        if (client->active_stream == stream)
+            oxpg_stream_abandon(client);
+        stream->active = 0;
+        stream->cut_short = 0; /* closed on purpose */
+        oxpg_client_unlock(client);
+    }
+    Py_CLEAR(stream->buffer);
+    stream->buffer = PyList_New(0);
+    stream->next = 0;
+    if (stream->buffer == NULL)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_enter(OxpgStream *stream, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(stream);
+}
+
+static PyObject *Stream_exit(OxpgStream *stream, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    PyObject *r = Stream_close(stream, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *Stream_iter(OxpgStream *stream)
+{
+    return Py_NewRef(stream);
+}
+
+/* Dropped mid-result (a break out of the for loop): end the statement so the client
+ * is usable. When this thread is inside the client already, the next statement
+ * will end it instead. */
+static void Stream_finalize(OxpgStream *stream)
+{
+    OxpgClient *client = stream->client;
+    if (!stream->active || client == NULL || client->pid != getpid() ||
+        client->owner == PyThread_get_thread_ident())
+        return;
+    PyObject *pending = oxpg_err_take();
+    PyObject *r = Stream_close(stream, NULL);
+    if (r == NULL)
+        PyErr_WriteUnraisable((PyObject *)stream);
+    Py_XDECREF(r);
+    oxpg_err_restore(pending);
+}
+
+static int Stream_traverse(OxpgStream *stream, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(stream));
+    Py_VISIT(stream->client);
+    Py_VISIT(stream->buffer);
+    return 0;
+}
+
+static int Stream_clear(OxpgStream *stream)
+{
+    Py_CLEAR(stream->buffer);
+    return 0;
+}
+
+static void Stream_dealloc(OxpgStream *stream)
+{
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)stream) < 0)
+        return;
+    PyTypeObject *type = Py_TYPE(stream);
+    PyObject_GC_UnTrack(stream);
+    if (stream->client != NULL && stream->client->active_stream == stream) {
+        stream->client->active_stream = NULL;
+        stream->client->orphaned_result = 1; /* the next statement drains it */
+    }
+    oxpg_columns_clear(&stream->columns);
+    Py_CLEAR(stream->buffer);
+    Py_CLEAR(stream->client);
+    type->tp_free((PyObject *)stream);
+    Py_DECREF(type);
+}
+
+static PyMethodDef stream_methods[] = {
+    {"close", (PyCFunction)Stream_close, METH_NOARGS,
+     "close($self, /)\n--\n\nEnd the stream: the rest of the result is cancelled and discarded."},
+    {"__enter__", (PyCFunction)Stream_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))Stream_exit, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot stream_slots[] = {
+    {Py_tp_doc, "Rows of one statement, read a chunk at a time. Made by Client.stream()."},
+    {Py_tp_iter, Stream_iter},
+    {Py_tp_iternext, Stream_next},
+    {Py_tp_methods, stream_methods},
+    {Py_tp_traverse, Stream_traverse},
+    {Py_tp_clear, Stream_clear},
+    {Py_tp_finalize, Stream_finalize},
+    {Py_tp_dealloc, Stream_dealloc},
+    {0, NULL},
+};
+
+PyType_Spec oxpg_stream_spec = {
+    .name = "oxpg.Stream",
+    .basicsize = sizeof(OxpgStream),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = stream_slots,
+};
+
+const char oxpg_stream_doc[] =
+    "stream($self, sql, /, *params, chunk_size=1000, timeout=None, tuples=False)\n--\n\n"
+    "Iterate the rows of one statement with memory bounded by chunk_size rows,\n"
+    "not by the result. Breaking out of the loop, an exception inside it or\n"
+    "dropping the iterator ends the statement; so does running another statement\n"
+    "on the client. Rows are dicts, or tuples with tuples=True.";
+
+/* Keyword arguments of stream(). */
+static int parse_stream_options(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                                long *chunk_size, double *timeout, int *tuples)
+{
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *value = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(name, "chunk_size") == 0) {
+            *chunk_size = PyBool_Check(value) ? -1 : PyLong_AsLong(value);
+            if (*chunk_size == -1 && PyErr_Occurred())
+                return -1;
+            if (*chunk_size < 1 || *chunk_size > 10000000) {
+                PyErr_SetString(PyExc_ValueError, "chunk_size must be an int from 1 to 10000000");
+                return -1;
+            }
+        } else if (PyUnicode_CompareWithASCIIString(name, "tuples") == 0) {
+            if ((*tuples = PyObject_IsTrue(value)) < 0)
+                return -1;
+        } else if (PyUnicode_CompareWithASCIIString(name, "timeout") == 0) {
+            PyObject *kw = PyTuple_Pack(1, name);
+            if (kw == NULL)
+                return -1;
+            int rc = oxpg_client_parse_timeout(self, args + nargs + i, 0, kw, timeout);
+            Py_DECREF(kw);
+            if (rc < 0)
+                return -1;
+        } else {
+            PyErr_Format(PyExc_TypeError, "stream() got an unexpected keyword argument %R", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    OxpgState *st = self->st;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    long chunk_size = 1000;
+    double timeout = -1;
+    int tuples = 0;
+    if (parse_stream_options(self, args, nargs, kwnames, &chunk_size, &timeout, &tuples) < 0)
+        return NULL;
+    if (nargs < 1 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "stream() needs the SQL statement (str) first");
+        return NULL;
+    }
+    Py_ssize_t sql_len;
+    const char *sql = PyUnicode_AsUTF8AndSize(args[0], &sql_len);
+    if (sql == NULL) {
+        oxpg_reraise_as(st->DataError, "SQL statement");
+        return NULL;
+    }
+    if (memchr(sql, '\0', (size_t)sql_len) != NULL) {
+        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
+        return NULL;
+    }
+    if (oxpg_client_check_process(self) < 0)
+        return NULL;
+    OxpgStream *stream = PyObject_GC_New(OxpgStream, st->StreamType);
+    if (stream == NULL)
+        return NULL;
+    stream->client = (OxpgClient *)Py_NewRef(self);
+    stream->active = 0;
+    stream->cut_short = 0;
+    stream->as_dicts = !tuples;
+    stream->chunk_size = (int)chunk_size;
+    stream->timeout = timeout;
+    stream->deadline = -1;
+    memset(&stream->columns, 0, sizeof(stream->columns));
+    stream->next = 0;
+    stream->buffer = PyList_New(0);
+    PyObject_GC_Track(stream);
+    if (stream->buffer == NULL) {
+        Py_DECREF(stream);
+        return NULL;
+    }
+    OxpgParams params;
+    if (oxpg_params_encode(st, &params, args + 1, nargs - 1) < 0) {
+        Py_DECREF(stream);
+        return NULL;
+    }
+    int ok = 0;
+    if (oxpg_client_lock(self) == 0) {
+        if (oxpg_client_check_usable(self) == 0 && oxpg_client_check_param_count(self, sql, sql_len, nargs - 1) == 0) {
+            oxpg_stream_abandon(self);
+            PGconn *conn = self->conn;
+            int sent = 0;
+            if (conn != NULL) {
+                Py_BEGIN_ALLOW_THREADS
+                sent = PQsendQueryParams(conn, sql, params.count, params.types, params.values, params.lengths,
+                                         params.formats, 1);
+                Py_END_ALLOW_THREADS
+            }
+            if (conn != NULL && sent && PQsetSingleRowMode(conn)) {
+                stream->active = 1;
+                stream->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
+                self->active_stream = stream;
+                ok = 1;
+            } else if (conn != NULL) {
+                if (PQstatus(conn) == CONNECTION_BAD)
+                    oxpg_client_lost(self);
+                else
+                    oxpg_raise_conn_error(st, st->OperationalError, conn, "could not send the query");
+            } else if (!PyErr_Occurred()) {
+                PyErr_SetString(st->OperationalError, "the connection was lost");
+            }
+        }
+        oxpg_client_unlock(self);
+    }
+    oxpg_params_free(&params);
+    if (!ok) {
+        Py_DECREF(stream);
+        return NULL;
+    }
+    return (PyObject *)stream;
+}

@@ -1,0 +1,141 @@
+"""Client.pipeline(): many statements, one round trip.
+
+Statements queued in a pipeline are sent without waiting for each other's results
+(libpq pipeline mode). Each returns a PipelineResult whose .result() reads the
+results in order up to it. Everything queued up to a sync() (or the end of the
+block) is one implicit transaction, as in the extended query protocol: if one
+statement fails, the ones before it keep their results but are rolled back with it
+unless a sync() came between, and the ones after it raise PipelineAborted.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._oxpg import InterfaceError
+
+if TYPE_CHECKING:
+    from .client import Client
+
+_DICTS, _TUPLES, _EXECUTE, _SYNC = 0, 1, 2, 3
+_PENDING = object()
+
+
+class PipelineResult:
+    """The outcome of one pipelined statement, available once read back."""
+
+    __slots__ = ("_pipeline", "_value", "_claimed")
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self._value: Any = _PENDING
+        self._claimed = False
+
+    def result(self) -> Any:
+        """Rows (list of dicts or tuples) or the row count; raises the statement's error."""
+        if self._value is _PENDING:
+            self._pipeline._read_until(self)
+        self._claimed = True
+        if isinstance(self._value, BaseException):
+            raise self._value
+        return self._value
+
+    @property
+    def done(self) -> bool:
+        return self._value is not _PENDING
+
+
+class Pipeline:
+    """A pipeline on one client; use it as a context manager (client.pipeline())."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._waiting: deque[PipelineResult | None] = deque()  # None marks a sync
+        self._results: list[PipelineResult] = []
+        self._open = False
+        self._unsynced = False
+
+    def __enter__(self) -> Pipeline:
+        self._client._pipeline_enter()
+        self._open = True
+        return self
+
+    def query(self, sql: str, /, *params: Any) -> PipelineResult:
+        """Queue a statement whose rows come back as dicts."""
+        return self._send(_DICTS, sql, params)
+
+    def query_tuples(self, sql: str, /, *params: Any) -> PipelineResult:
+        """Queue a statement whose rows come back as tuples."""
+        return self._send(_TUPLES, sql, params)
+
+    def execute(self, sql: str, /, *params: Any) -> PipelineResult:
+        """Queue a statement whose result is its affected row count."""
+        return self._send(_EXECUTE, sql, params)
+
+    def sync(self) -> None:
+        """Send what is queued and end its implicit transaction (commit point)."""
+        self._check_open()
+        self._client._pipeline_sync()
+        self._waiting.append(None)
+        self._unsynced = False
+
+    def _send(self, kind: int, sql: str, params: tuple[Any, ...]) -> PipelineResult:
+        self._check_open()
+        self._client._pipeline_send(kind, sql, *params)
+        result = PipelineResult(self)
+        self._waiting.append(result)
+        self._results.append(result)
+        self._unsynced = True
+        return result
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise InterfaceError("the pipeline is closed")
+
+    def _read_until(self, target: PipelineResult | None) -> None:
+        """Read results in order until target's (everything when target is None)."""
+        while self._waiting:
+            expected = self._waiting.popleft()
+            try:
+                outcome = self._client._pipeline_next()
+            except BaseException as exc:
+                # Interrupted (Ctrl-C, timeout) or the connection was lost: the C core
+                # gave the pipeline up; nothing queued will have a result.
+                self._fail_all(expected, exc)
+                raise
+            if outcome is None:
+                break
+            if expected is not None:
+                expected._value = outcome[1]
+                if expected is target:
+                    return
+
+    def _fail_all(self, current: PipelineResult | None, exc: BaseException) -> None:
+        gone = InterfaceError(f"the pipeline was interrupted before this statement's result arrived: {exc!r}")
+        for waiting in [current, *self._waiting]:
+            if waiting is not None and waiting._value is _PENDING:
+                waiting._value = gone
+                waiting._claimed = True
+        self._waiting.clear()
+        self._open = False
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._open:
+            self._client._pipeline_exit()
+            return
+        self._open = False
+        if self._unsynced:
+            self._client._pipeline_sync()
+            self._waiting.append(None)
+        self._read_until(None)
+        self._client._pipeline_exit()
+        if exc_type is not None:
+            return
+        # Nothing lost: an error nobody claimed is raised here.
+        for result in self._results:
+            if not result._claimed and isinstance(result._value, BaseException):
+                raise result._value

@@ -131,7 +131,9 @@ def test_bad_sql_then_the_name_is_reused(client: oxpg.Client) -> None:
     ("args", "kwargs"),
     [((b"SELECT 1",), {}), (("SELECT 1",), {"scrollable": 1}), (("SELECT 1",), {"hold": "yes"})],
 )
-def test_argument_types(client: oxpg.Client, tx: oxpg.Transaction, args: tuple, kwargs: dict) -> None:  # type: ignore[type-arg]
+def test_argument_types(
+    client: oxpg.Client, tx: oxpg.Transaction, args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
     with pytest.raises(TypeError):
         client.cursor(*args, **kwargs)
 
@@ -163,7 +165,9 @@ def test_empty_result(client: oxpg.Client, tx: oxpg.Transaction) -> None:
         assert list(cur) == []
 
 
-@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (-1, ValueError), ("3", TypeError), (2.0, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    ("bad", "error"), [(0, ValueError), (-1, ValueError), ("3", TypeError), (2.0, TypeError), (True, TypeError)]
+)
 def test_fetch_count_checked(client: oxpg.Client, tx: oxpg.Transaction, bad: object, error: type[Exception]) -> None:
     with client.cursor(SERIES, 3) as cur:
         with pytest.raises(error):
@@ -313,7 +317,12 @@ def test_scroll_counts_the_rows_read_ahead(client: oxpg.Client, tx: oxpg.Transac
 
 @pytest.mark.parametrize(
     ("value", "mode", "error"),
-    [(1, "forward", ValueError), (-1, "absolute", ValueError), ("1", "relative", TypeError), (1.0, "absolute", TypeError)],
+    [
+        (1, "forward", ValueError),
+        (-1, "absolute", ValueError),
+        ("1", "relative", TypeError),
+        (1.0, "absolute", TypeError),
+    ],
 )
 def test_scroll_arguments_checked(
     client: oxpg.Client, tx: oxpg.Transaction, value: object, mode: str, error: type[Exception]

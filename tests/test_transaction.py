@@ -386,7 +386,9 @@ def test_exception_after_rollback_propagates_alone(client: oxpg.Client, other: o
     assert last_statement(other, client) == sent
 
 
-def test_commit_inside_a_nested_block_continues_in_the_outer(client: oxpg.Client, other: oxpg.Client, table: str) -> None:
+def test_commit_inside_a_nested_block_continues_in_the_outer(
+    client: oxpg.Client, other: oxpg.Client, table: str
+) -> None:
     with client.transaction() as outer:
         with client.transaction() as inner:
             insert(client, table, 1)
@@ -620,7 +622,9 @@ def test_backend_killed_inside_a_block(client: oxpg.Client, admin: oxpg.Client, 
     assert ids(other, table) == []
 
 
-def test_backend_killed_then_another_exception(client: oxpg.Client, admin: oxpg.Client, other: oxpg.Client, table: str) -> None:
+def test_backend_killed_then_another_exception(
+    client: oxpg.Client, admin: oxpg.Client, other: oxpg.Client, table: str
+) -> None:
     # The body fails for its own reason; the ROLLBACK then finds the connection gone.
     with pytest.raises(KeyError) as info:
         with client.transaction():
@@ -632,7 +636,9 @@ def test_backend_killed_then_another_exception(client: oxpg.Client, admin: oxpg.
     assert ids(other, table) == []
 
 
-def test_backend_killed_and_the_error_swallowed(client: oxpg.Client, admin: oxpg.Client, other: oxpg.Client, table: str) -> None:
+def test_backend_killed_and_the_error_swallowed(
+    client: oxpg.Client, admin: oxpg.Client, other: oxpg.Client, table: str
+) -> None:
     with pytest.raises(oxpg.OperationalError, match="nothing was committed"):
         with client.transaction():
             insert(client, table, 1)

@@ -29,6 +29,7 @@ typedef struct {
     PyObject *NotSupportedError;
     PyObject *QueryTimeoutError; /* OperationalError and the built-in TimeoutError */
     PyObject *PipelineAborted;   /* a statement skipped because an earlier one failed */
+    PyObject *InvalidCachedStatementError; /* 0A000 on a cached statement in a transaction */
     /* SQLSTATE (5 chars) and class (2 chars) -> exception class; set by oxpg.errors. */
     PyObject *sqlstate_map;
 

@@ -15,6 +15,7 @@ struct OxpgStatement {
     int nparams;
     Oid *param_types;
     unsigned long uses;
+    int succeeded;       /* ran without error at least once: worth keeping */
     char name[32];       /* server-side name once prepared, "" before */
     OxpgColumns columns; /* result description, count 0 until first seen */
 };
@@ -43,8 +44,12 @@ int oxpg_cache_init(OxpgStatementCache *cache, int capacity, int threshold);
 int oxpg_cache_reset(OxpgStatementCache *cache, int server_has_them);
 void oxpg_cache_free(OxpgStatementCache *cache);
 /* The entry for (sql, types), created when new and made the newest; its use count is
- * bumped. NULL with an exception on failure, NULL without one when disabled. */
+ * bumped. The cache may exceed its capacity until oxpg_cache_trim(). NULL with an
+ * exception on failure, NULL without one when disabled. */
 OxpgStatement *oxpg_cache_get(OxpgStatementCache *cache, PyObject *sql, int nparams, const Oid *types);
+/* Evict the oldest entries beyond capacity. Called after a statement succeeded, so
+ * a statement the server rejects never pushes a good one out. */
+int oxpg_cache_trim(OxpgStatementCache *cache);
 /* Drop one entry (queueing its name for DEALLOCATE when prepared). */
 int oxpg_cache_forget(OxpgStatementCache *cache, OxpgStatement *stmt);
 /* Give stmt a fresh server-side name. */

@@ -92,7 +92,8 @@ static int fits_prepared(const OxpgParams *p, const Oid *prepared, int nprepared
 
 /* Queue the rows. Returns 0, or -1 with an exception set (a bad row, the iterator
  * raised, a signal, a timeout) after which the batch must be aborted. */
-static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyObject *rows, CommandLog *log)
+static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyObject *first, PyObject *rows,
+                      CommandLog *log)
 {
     OxpgState *st = self->st;
     PGconn *conn = self->conn;
@@ -101,7 +102,16 @@ static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyO
     int rc = -1;
     PyObject *row;
     long index = 0;
-    while ((row = PyIter_Next(rows)) != NULL) {
+    /* first is the row the caller peeked at (owned); then the rest of the iterator. */
+    for (row = first; row != NULL; row = PyIter_Next(rows)) {
+        /* A str, a set or a dict iterates too, but as characters, in no order or as
+         * keys: only real sequences are rows of parameters. */
+        if (!PySequence_Check(row) || PyUnicode_Check(row) || PyBytes_Check(row) || PyByteArray_Check(row)) {
+            PyErr_Format(PyExc_TypeError, "executemany: each row of parameters must be a tuple or list, not %.200s",
+                         Py_TYPE(row)->tp_name);
+            Py_DECREF(row);
+            goto done;
+        }
         PyObject *seq = PySequence_Fast(row, "executemany: each row of parameters must be a sequence");
         Py_DECREF(row);
         if (seq == NULL)
@@ -244,12 +254,22 @@ static PyObject *executemany_locked(OxpgClient *self, const char *sql, Py_ssize_
     CommandLog log = {NULL, 0, 0};
     unsigned long long affected = 0;
     PyObject *out = NULL;
+    /* No rows, nothing sent: not even an empty pipeline. */
+    PyObject *first = PyIter_Next(rows);
+    if (first == NULL) {
+        if (PyErr_Occurred()) {
+            annotate_row(self->st, 0);
+            return NULL;
+        }
+        return PyLong_FromLong(0);
+    }
     if (PQenterPipelineMode(conn) != 1) {
+        Py_DECREF(first);
         oxpg_raise_conn_error(self->st, self->st->InterfaceError, conn, "cannot start a pipeline");
         return NULL;
     }
     PyObject *pending = NULL;
-    if (queue_rows(self, sql, sql_len, rows, &log) < 0) {
+    if (queue_rows(self, sql, sql_len, first, rows, &log) < 0) {
         if (self->conn == NULL)
             goto done;
         /* Nothing may commit: a statement that always fails aborts the implicit

@@ -620,6 +620,10 @@ static PGresult *send_prepared(OxpgClient *self, const OxpgStatement *stmt, cons
 /* Prepare stmt on the server under a fresh name. */
 static int prepare(OxpgClient *self, OxpgStatement *stmt, const char *sql, const OxpgParams *p)
 {
+    /* Make room first (stmt is the newest, never the one evicted), so the server
+     * never holds more than the cache's capacity of statements. */
+    if (oxpg_cache_trim(&self->cache) < 0)
+        return -1;
     close_evicted(self);
     if (self->conn == NULL)
         return -1;
@@ -650,21 +654,61 @@ static int prepare(OxpgClient *self, OxpgStatement *stmt, const char *sql, const
 /* Run a statement through the cache: unnamed until it has been used
  * prepare_threshold times, then prepared once and executed by name. *stmtp becomes
  * NULL when the entry had to be dropped. */
-static PGresult *run_cached(OxpgClient *self, OxpgStatement **stmtp, const char *sql, const OxpgParams *p)
+/* Drop *stmtp from the cache, keeping the pending exception. */
+static void forget_statement(OxpgClient *self, OxpgStatement **stmtp, int server_dropped_it)
+{
+    PyObject *pending = oxpg_err_take();
+    if (server_dropped_it)
+        (*stmtp)->name[0] = '\0'; /* nothing to DEALLOCATE */
+    oxpg_cache_forget(&self->cache, *stmtp);
+    *stmtp = NULL;
+    PyErr_Clear();
+    oxpg_err_restore(pending);
+}
+
+/* Replace the pending 0A000 with InvalidCachedStatementError: the same diagnostics
+ * (callers that retry by SQLSTATE still see 0A000), a message that says what to do. */
+static void raise_invalid_cached(OxpgState *st)
+{
+    PyObject *cause = oxpg_err_take();
+    if (cause == NULL)
+        return;
+    PyObject *text = PyObject_Str(cause);
+    PyObject *message =
+        text != NULL ? PyUnicode_FromFormat("%U: a cached prepared statement became invalid inside a transaction, "
+                                            "which is now aborted; roll back and run it again (oxpg dropped the "
+                                            "statement from its cache)",
+                                            text)
+                     : NULL;
+    PyObject *exc = message != NULL ? PyObject_CallOneArg(st->InvalidCachedStatementError, message) : NULL;
+    PyObject *attrs = PyObject_GetAttrString(cause, "__dict__");
+    PyObject *mine = exc != NULL ? PyObject_GetAttrString(exc, "__dict__") : NULL;
+    if (attrs != NULL && mine != NULL && PyDict_Check(mine))
+        PyDict_Update(mine, attrs);
+    Py_XDECREF(text);
+    Py_XDECREF(message);
+    Py_XDECREF(attrs);
+    Py_XDECREF(mine);
+    if (exc == NULL) {
+        PyErr_Clear();
+        oxpg_err_restore(cause);
+        return;
+    }
+    PyErr_Clear();
+    PyException_SetCause(exc, Py_NewRef(cause));
+    PyException_SetContext(exc, cause); /* steals cause */
+    oxpg_err_restore(exc);
+}
+
+static PGresult *run_cached_inner(OxpgClient *self, OxpgStatement **stmtp, const char *sql, const OxpgParams *p)
 {
     OxpgStatement *stmt = *stmtp;
     OxpgStatementCache *cache = &self->cache;
     if (stmt->name[0] == '\0') {
         if (stmt->uses < (unsigned long)cache->threshold)
             return send_and_collect_any(self, sql, p, 0);
-        if (prepare(self, stmt, sql, p) < 0) {
-            /* A statement the server rejects (syntax, missing table) is not kept. */
-            PyObject *pending = oxpg_err_take();
-            oxpg_cache_forget(cache, stmt);
-            *stmtp = NULL;
-            oxpg_err_restore(pending);
+        if (prepare(self, stmt, sql, p) < 0)
             return NULL;
-        }
     }
     PGresult *res = send_prepared(self, stmt, p, 1);
     if (res != NULL || self->conn == NULL)
@@ -674,23 +718,40 @@ static PGresult *run_cached(OxpgClient *self, OxpgStatement **stmtp, const char 
     int gone = 0;
     if (!statement_invalidated(self->st, &gone))
         return NULL;
-    PyObject *pending = oxpg_err_take();
-    if (gone)
-        oxpg_cache_reset(cache, 0);
-    else
-        oxpg_cache_forget(cache, stmt);
-    *stmtp = NULL;
+    /* 26000: only this statement is gone (DEALLOCATE behind our back). 0A000: its
+     * result type changed under DDL. Either way it must be prepared afresh. */
+    forget_statement(self, stmtp, gone);
     if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) {
         /* Nothing ran and no transaction was lost: run it again, unprepared. */
-        Py_DECREF(pending);
+        PyErr_Clear();
         return send_and_collect_any(self, sql, p, 0);
     }
     /* Inside a transaction the failure aborted it: only the caller can retry. */
-    oxpg_err_restore(pending);
-    oxpg_reraise_as(self->st->OperationalError,
-                    "a cached prepared statement became invalid (its tables changed) inside a transaction, "
-                    "which is now aborted; roll back and run it again (the cache entry was dropped)");
+    raise_invalid_cached(self->st);
     return NULL;
+}
+
+/* Run a statement through the cache: unnamed until it has been used
+ * prepare_threshold times, then prepared once and executed by name. *stmtp becomes
+ * NULL when the entry had to be dropped. A statement that never succeeded is not
+ * kept, and the cache is trimmed only after a success, so a rejected statement
+ * cannot push out a good one. */
+static PGresult *run_cached(OxpgClient *self, OxpgStatement **stmtp, const char *sql, const OxpgParams *p)
+{
+    PGresult *res = run_cached_inner(self, stmtp, sql, p);
+    if (*stmtp == NULL || self->conn == NULL)
+        return res;
+    if (res == NULL) {
+        if (!(*stmtp)->succeeded)
+            forget_statement(self, stmtp, 0);
+        return NULL;
+    }
+    (*stmtp)->succeeded = 1;
+    if (oxpg_cache_trim(&self->cache) < 0) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
 }
 
 /* Describe res's columns, reusing the cached statement's description when it still

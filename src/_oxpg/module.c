@@ -80,6 +80,16 @@ static int add_exceptions(PyObject *module, OxpgState *st)
                                         "A pipelined statement was not run because an earlier one failed.");
     if (st->PipelineAborted == NULL)
         return -1;
+    /* NotSupportedError by its SQLSTATE (0A000), OperationalError by what to do:
+     * roll back and retry, as after a serialization failure. */
+    if ((bases = PyTuple_Pack(2, st->NotSupportedError, st->OperationalError)) == NULL)
+        return -1;
+    st->InvalidCachedStatementError = new_exception(
+        module, "InvalidCachedStatementError", bases,
+        "A cached prepared statement became invalid (DDL changed its result type) inside a transaction.");
+    Py_DECREF(bases);
+    if (st->InvalidCachedStatementError == NULL)
+        return -1;
     return 0;
 }
 
@@ -303,6 +313,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->NotSupportedError);
     Py_VISIT(st->QueryTimeoutError);
     Py_VISIT(st->PipelineAborted);
+    Py_VISIT(st->InvalidCachedStatementError);
     Py_VISIT(st->sqlstate_map);
     Py_VISIT(st->utc);
     Py_VISIT(st->decimal_type);
@@ -339,6 +350,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->NotSupportedError);
     Py_CLEAR(st->QueryTimeoutError);
     Py_CLEAR(st->PipelineAborted);
+    Py_CLEAR(st->InvalidCachedStatementError);
     Py_CLEAR(st->sqlstate_map);
     Py_CLEAR(st->utc);
     Py_CLEAR(st->decimal_type);

@@ -371,15 +371,9 @@ static int bound_kind(OxpgState *st, PyObject *v)
     return is ? B_DECIMAL : B_OTHER;
 }
 
-/* Reads the attribute as a new reference. */
-static PyObject *attr(PyObject *v, PyObject *name)
-{
-    return PyObject_GetAttr(v, name);
-}
-
 static int range_kind(OxpgState *st, int i, PyObject *v, RangeKind *out)
 {
-    PyObject *empty = attr(v, st->str_isempty);
+    PyObject *empty = PyObject_GetAttr(v, st->str_isempty);
     if (empty == NULL)
         return -1;
     int is_empty = PyObject_IsTrue(empty);
@@ -390,13 +384,14 @@ static int range_kind(OxpgState *st, int i, PyObject *v, RangeKind *out)
         *out = R_UNTYPED;
         return 0;
     }
-    PyObject *lower = attr(v, st->str_lower);
-    PyObject *upper = lower != NULL ? attr(v, st->str_upper) : NULL;
+    PyObject *lower = PyObject_GetAttr(v, st->str_lower);
+    PyObject *upper = lower != NULL ? PyObject_GetAttr(v, st->str_upper) : NULL;
     int rc = -1;
     if (upper == NULL)
         goto done;
-    int lk = bound_kind(st, lower), uk = bound_kind(st, upper);
-    if (lk < 0 || uk < 0)
+    int lk = bound_kind(st, lower);
+    int uk = lk < 0 ? -1 : bound_kind(st, upper);
+    if (uk < 0)
         goto done;
     if (lk == B_NONE || uk == B_NONE || lk == uk) {
         int k = lk == B_NONE ? uk : lk;
@@ -565,8 +560,14 @@ static int write_int(OxpgState *st, OxpgParams *p, int i, PyObject *v, Oid width
         return write_numeric_from(st, p, i, v, 1);
     long long x = PyLong_AsLongLong(v);
     if (x == -1 && PyErr_Occurred())
-        return -1;
-    return width == OXPG_INT4OID ? write_u32(p, (uint32_t)(int32_t)x) : write_u64(p, (uint64_t)x);
+        return wrap_error(st, i);
+    if (width == OXPG_INT4OID) {
+        /* Classified as fitting; checked again, never truncated. */
+        if (x < INT32_MIN || x > INT32_MAX)
+            return param_error(st, i, "a list changed while it was being sent (an int grew)");
+        return write_u32(p, (uint32_t)(int32_t)x);
+    }
+    return write_u64(p, (uint64_t)x);
 }
 
 static int write_double(OxpgParams *p, double d)
@@ -737,13 +738,13 @@ static int write_uuid(OxpgState *st, OxpgParams *p, int i, PyObject *v)
 /* dict, Json(obj) or Jsonb(obj) -> json text (jsonb: after its version byte). */
 static int write_json(OxpgState *st, OxpgParams *p, int i, PyObject *v, int jsonb)
 {
-    PyObject *obj = v, *dumps = st->json_dumps, *wrapper_dumps = NULL, *text = NULL;
+    PyObject *obj = v, *wrapped = NULL, *dumps = st->json_dumps, *wrapper_dumps = NULL, *text = NULL;
     int rc = -1;
     if (!PyDict_Check(v)) {
         /* A Json/Jsonb wrapper: its object, and its dumps when one was given. */
-        if ((obj = attr(v, st->str_obj)) == NULL)
+        if ((obj = wrapped = PyObject_GetAttr(v, st->str_obj)) == NULL)
             return -1;
-        if ((wrapper_dumps = attr(v, st->str_dumps)) == NULL)
+        if ((wrapper_dumps = PyObject_GetAttr(v, st->str_dumps)) == NULL)
             goto done;
         if (wrapper_dumps != Py_None)
             dumps = wrapper_dumps;
@@ -775,8 +776,7 @@ static int write_json(OxpgState *st, OxpgParams *p, int i, PyObject *v, int json
     }
     rc = write_bytes(p, data, (size_t)size);
 done:
-    if (obj != v)
-        Py_XDECREF(obj);
+    Py_XDECREF(wrapped);
     Py_XDECREF(wrapper_dumps);
     Py_XDECREF(text);
     return rc;
@@ -790,6 +790,40 @@ static int write_ip(OxpgState *st, OxpgParams *p, int i, PyObject *v)
     if (len < 0)
         return wrap_error(st, i);
     return write_bytes(p, buf, (size_t)len);
+}
+
+/* The writers read datetime fields with unchecked macros, so a value must still be
+ * of the class it was classified as: a list can change between classification and
+ * writing (an element's utcoffset() or __str__ may run any code). */
+static int still_of_kind(OxpgState *st, int i, PyObject *v, Kind kind)
+{
+    PyDateTime_CAPI *dt = st->datetime_api;
+    int ok = 1;
+    switch (kind) {
+    case K_DATE:
+        ok = PyObject_TypeCheck(v, dt->DateType) && !PyObject_TypeCheck(v, dt->DateTimeType);
+        break;
+    case K_TIMESTAMP:
+    case K_TIMESTAMPTZ:
+        ok = PyObject_TypeCheck(v, dt->DateTimeType);
+        break;
+    case K_TIME:
+    case K_TIMETZ:
+        ok = PyObject_TypeCheck(v, dt->TimeType);
+        break;
+    case K_INTERVAL:
+        ok = PyObject_TypeCheck(v, dt->DeltaType);
+        break;
+    case K_BOOL:
+        ok = PyBool_Check(v);
+        break;
+    case K_INT:
+        ok = PyLong_Check(v);
+        break;
+    default:
+        break;
+    }
+    return ok ? 0 : param_error(st, i, "a list changed while it was being sent (an element's type changed)");
 }
 
 #define RANGE_EMPTY 0x01
@@ -806,17 +840,18 @@ static int write_bound(OxpgState *st, OxpgParams *p, int i, PyObject *v, RangeKi
         return -1;
     size_t start = p->arena_used;
     int rc;
+    /* Read again from the Range: check the class it was classified by. */
     switch (kind) {
     case R_NUM:
         rc = write_numeric_from(st, p, i, v, PyLong_Check(v));
         break;
     case R_DATE:
-        rc = write_date(p, v);
+        rc = still_of_kind(st, i, v, K_DATE) < 0 ? -1 : write_date(p, v);
         break;
     case R_TS:
     case R_TSTZ: {
         int aware = kind == R_TSTZ;
-        rc = write_datetime(st, p, i, v, &aware);
+        rc = still_of_kind(st, i, v, K_TIMESTAMP) < 0 ? -1 : write_datetime(st, p, i, v, &aware);
         break;
     }
     default:
@@ -834,19 +869,19 @@ static int write_range(OxpgState *st, OxpgParams *p, int i, PyObject *v, RangeKi
 {
     PyObject *lower = NULL, *upper = NULL;
     int rc = -1, flags = 0;
-    PyObject *empty = attr(v, st->str_isempty);
+    PyObject *empty = PyObject_GetAttr(v, st->str_isempty);
     int is_empty = empty != NULL ? PyObject_IsTrue(empty) : -1;
     Py_XDECREF(empty);
     if (is_empty < 0)
         return -1;
     if (is_empty)
         return write_bytes(p, "\x01", 1);
-    if ((lower = attr(v, st->str_lower)) == NULL || (upper = attr(v, st->str_upper)) == NULL)
+    if ((lower = PyObject_GetAttr(v, st->str_lower)) == NULL || (upper = PyObject_GetAttr(v, st->str_upper)) == NULL)
         goto done;
     PyObject *names[2] = {st->str_lower_inc, st->str_upper_inc};
     int bits[2] = {RANGE_LB_INC, RANGE_UB_INC};
     for (int k = 0; k < 2; k++) {
-        PyObject *inc = attr(v, names[k]);
+        PyObject *inc = PyObject_GetAttr(v, names[k]);
         int yes = inc != NULL ? PyObject_IsTrue(inc) : -1;
         Py_XDECREF(inc);
         if (yes < 0)
@@ -876,6 +911,8 @@ done:
 /* One non-None value of type t in binary. */
 static int write_value(OxpgState *st, OxpgParams *p, int i, PyObject *v, const Type *t)
 {
+    if (still_of_kind(st, i, v, t->kind) < 0)
+        return -1;
     switch (t->kind) {
     case K_BOOL:
         return write_bytes(p, v == Py_True ? "\x01" : "\x00", 1);

@@ -161,6 +161,11 @@ static PyObject *new_dict(int size)
 #endif
 }
 
+/* Rows of a large result pause the cyclic GC: each row is a new container, and
+ * collections triggered every few hundred of them would walk the growing result
+ * again and again. Rows hold no cycles; the GC runs again right after. */
+#define GC_PAUSE_ROWS 256
+
 PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
                            int as_dicts)
 {
@@ -178,27 +183,32 @@ PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns
     PyObject *rows = PyList_New(nrows);
     if (rows == NULL)
         return NULL;
+    int gc_was_enabled = nrows >= GC_PAUSE_ROWS ? PyGC_Disable() : 0;
     for (int r = 0; r < nrows; r++) {
         PyObject *row = as_dicts ? new_dict(ncols) : PyTuple_New(ncols);
         if (row == NULL)
-            goto fail;
+            goto fail_gc;
         PyList_SET_ITEM(rows, r, row); /* rows owns it from here */
         for (int c = 0; c < ncols; c++) {
             PyObject *value = decode_cell(st, res, cols, &columns[c], r, c, text, &text_index);
             if (value == NULL)
-                goto fail;
+                goto fail_gc;
             if (as_dicts) {
                 int rc = PyDict_SetItem(row, columns[c].name, value);
                 Py_DECREF(value);
                 if (rc < 0)
-                    goto fail;
+                    goto fail_gc;
             } else {
                 PyTuple_SET_ITEM(row, c, value); /* steals value */
             }
         }
     }
+    if (gc_was_enabled)
+        PyGC_Enable();
     return rows;
-fail:
+fail_gc:
+    if (gc_was_enabled)
+        PyGC_Enable();
     Py_DECREF(rows);
     return NULL;
 }

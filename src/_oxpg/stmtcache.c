@@ -188,11 +188,6 @@ OxpgStatement *oxpg_cache_get(OxpgStatementCache *cache, PyObject *sql, int npar
     push_newest(cache, stmt);
     cache->size++;
     stmt->uses = 1;
-    if (cache->size > cache->capacity) {
-        cache->evictions++;
-        if (oxpg_cache_forget(cache, cache->oldest) < 0)
-            return NULL;
-    }
     return stmt;
 }
 
@@ -201,4 +196,14 @@ PyObject *oxpg_cache_info(const OxpgStatementCache *cache)
     return Py_BuildValue("{s:i,s:i,s:i,s:k,s:k,s:k,s:k}", "size", cache->size, "capacity", cache->capacity,
                          "prepare_threshold", cache->threshold, "hits", cache->hits, "misses", cache->misses,
                          "prepared", cache->prepared, "evictions", cache->evictions);
+}
+
+int oxpg_cache_trim(OxpgStatementCache *cache)
+{
+    while (cache->size > cache->capacity && cache->oldest != NULL) {
+        cache->evictions++;
+        if (oxpg_cache_forget(cache, cache->oldest) < 0)
+            return -1;
+    }
+    return 0;
 }

@@ -76,7 +76,19 @@ def _positive_int(value: object, what: str) -> int:
 class Cursor:
     """A server-side cursor; create it with ``client.cursor(sql, *params)``."""
 
-    __slots__ = ("client", "name", "scrollable", "hold", "_itersize", "_quoted", "_id", "_block", "_buffer", "_past_end", "_closed")
+    __slots__ = (
+        "client",
+        "name",
+        "scrollable",
+        "hold",
+        "_itersize",
+        "_quoted",
+        "_id",
+        "_block",
+        "_buffer",
+        "_past_end",
+        "_closed",
+    )
 
     def __init__(
         self,

@@ -219,7 +219,7 @@ class Transaction:
 
     def _check_can_end(self, action: str) -> None:
         if self._state is _State.NEW:
-            raise ProgrammingError(f"cannot {action}: the transaction block has not started (use it in a with statement)")
+            raise ProgrammingError(f"cannot {action}: the transaction block has not started (enter it with 'with')")
         if self._state is _State.ENDED_OUTSIDE:
             raise self._ended_outside_error()
         if self._state is not _State.ACTIVE:
@@ -248,7 +248,7 @@ class Transaction:
             settle(_State.ROLLED_BACK)
             if commit:
                 if client.broken:
-                    raise OperationalError("the connection was lost inside the transaction block: nothing was committed")
+                    raise OperationalError("the connection was lost in the transaction block: nothing was committed")
                 raise InterfaceError("the Client was closed inside the transaction block: nothing was committed")
             return
         status = client._transaction_status

@@ -25,9 +25,16 @@
  * convention (NULL without an exception, or a value with an exception set) and,
  * unless OXPG_FUZZ_ANY_EXCEPTION=1, when it raises something that is not an
  * oxpg.Error (DESIGN.md section 4: malformed input raises DataError/InterfaceError).
+ * Before fuzzing, each process decodes very deeply nested records and arrays (see
+ * check_deep_nesting): unbounded recursion must not overflow the C stack.
  *
- * Environment: OXPG_FUZZ_LIST=1 prints the decoders fuzzed (selector, OID, format,
- * name) and exits; tests/fuzz/make_corpus.py uses it. */
+ * Environment:
+ *   OXPG_FUZZ_LIST=1                print the decoders fuzzed (selector, OID, format,
+ *                                   name) and exit; tests/fuzz/make_corpus.py uses it
+ *   OXPG_FUZZ_ANY_EXCEPTION=1       tolerate exceptions other than oxpg.Error, reporting
+ *                                   each kind once per decoder
+ *   OXPG_FUZZ_SKIP_NESTING_CHECK=1  skip the deep-nesting check
+ *   OXPG_FUZZ_PACKAGE_DIR=dir       the oxpg package (default: this checkout's src/oxpg) */
 #include "oxpg/codecs.h"
 
 #include <stdio.h>
@@ -176,29 +183,6 @@ static void create_module(void)
         die("oxpg._oxpg has no usable module state");
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    collect_targets();
-    if (getenv("OXPG_FUZZ_LIST") != NULL) {
-        list_targets();
-        exit(0);
-    }
-    const char *any = getenv("OXPG_FUZZ_ANY_EXCEPTION");
-    any_exception = any != NULL && strcmp(any, "1") == 0;
-    start_python();
-    create_module();
-    int n_binary = 0;
-    for (int i = 0; i < n_targets; i++)
-        n_binary += !targets[i].text_format;
-    fprintf(stderr, "fuzz_decoders: %d binary and %d text-format decoders from the codec table\n", n_binary,
-            n_targets - n_binary);
-    if (n_binary == 0)
-        die("the codec table is empty");
-    return 0;
-}
-
 static void describe(const Target *t, size_t len, const char *what)
 {
     fprintf(stderr, "fuzz_decoders: %s decoder (%s, OID %u, len %zu) %s\n", t->name,
@@ -278,6 +262,87 @@ static void decode_one(const Target *t, const uint8_t *bytes, size_t len)
     Py_XDECREF(value);
     PyErr_Clear();
     free(copy);
+}
+
+/* Records and arrays hold values of any type, records and arrays included, as deep
+ * as a 1 GB value allows: a decoder that recurses without a limit overflows the C
+ * stack (a segfault) on a server-sent value of a megabyte or so, far beyond what the
+ * fuzzer's -max_len reaches. So each process first decodes a record nested
+ * DEEP_RECORD levels and an int4[] nested DEEP_ARRAY levels (elements typed int4[])
+ * and expects an oxpg.Error or a value, like any input. */
+#define DEEP_RECORD 1000000 /* 12 bytes a level: 12 MB */
+#define DEEP_ARRAY 500000   /* 24 bytes a level: 12 MB */
+
+static void put_u32(uint8_t **p, uint32_t v)
+{
+    uint8_t *b = *p;
+    b[0] = (uint8_t)(v >> 24), b[1] = (uint8_t)(v >> 16), b[2] = (uint8_t)(v >> 8), b[3] = (uint8_t)v;
+    *p += 4;
+}
+
+static void check_deep_nesting(void)
+{
+    static const struct {
+        Oid oid;
+        uint32_t levels, level_size, innermost_size;
+    } shapes[] = {{2249, DEEP_RECORD, 12, 4}, {1007, DEEP_ARRAY, 24, 12}};
+    for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+        int index = pick[0][shapes[k].oid];
+        if (index < 0 || targets[index].oid != shapes[k].oid)
+            continue;
+        size_t size = 2 + (size_t)shapes[k].levels * shapes[k].level_size + shapes[k].innermost_size;
+        uint8_t *input = malloc(size);
+        if (input == NULL)
+            die("out of memory");
+        uint8_t *p = input;
+        *p++ = (uint8_t)(shapes[k].oid >> 8);
+        *p++ = (uint8_t)shapes[k].oid;
+        for (uint32_t level = 0; level < shapes[k].levels; level++) {
+            uint32_t inner = (shapes[k].levels - level - 1) * shapes[k].level_size + shapes[k].innermost_size;
+            if (shapes[k].oid == 2249) {
+                /* one field: a record */
+                put_u32(&p, 1), put_u32(&p, 2249), put_u32(&p, inner);
+            } else {
+                /* 1-D, no NULLs, elements typed int4[], 1 element from lower bound 1 */
+                put_u32(&p, 1), put_u32(&p, 0), put_u32(&p, 1007), put_u32(&p, 1), put_u32(&p, 1);
+                put_u32(&p, inner);
+            }
+        }
+        if (shapes[k].oid == 2249) {
+            put_u32(&p, 0); /* ROW() */
+        } else {
+            put_u32(&p, 0), put_u32(&p, 0), put_u32(&p, 23); /* '{}'::int4[] */
+        }
+        fprintf(stderr, "fuzz_decoders: nesting check: %s nested %u levels (%zu bytes)\n", targets[index].name,
+                (unsigned)shapes[k].levels, size);
+        decode_one(&targets[index], input + 2, size - 2);
+        free(input);
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    collect_targets();
+    if (getenv("OXPG_FUZZ_LIST") != NULL) {
+        list_targets();
+        exit(0);
+    }
+    const char *any = getenv("OXPG_FUZZ_ANY_EXCEPTION");
+    any_exception = any != NULL && strcmp(any, "1") == 0;
+    start_python();
+    create_module();
+    int n_binary = 0;
+    for (int i = 0; i < n_targets; i++)
+        n_binary += !targets[i].text_format;
+    fprintf(stderr, "fuzz_decoders: %d binary and %d text-format decoders from the codec table\n", n_binary,
+            n_targets - n_binary);
+    if (n_binary == 0)
+        die("the codec table is empty");
+    if (getenv("OXPG_FUZZ_SKIP_NESTING_CHECK") == NULL)
+        check_deep_nesting();
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -159,15 +159,14 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0:
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 COMMON=(-error_exitcode=77 -timeout_exitcode=78 -timeout=10 -rss_limit_mb=4096)
 
-# Inputs that once crashed a decoder must not crash it again.
+# Inputs that once crashed a decoder must not crash it again; every start of the
+# binary also runs the deep-nesting check (fuzz_decoders.c).
 mapfile -t CRASHES < <(find tests/fuzz/crashes -type f ! -name '*.md' 2>/dev/null | sort)
-if ((${#CRASHES[@]})); then
-    say "replaying ${#CRASHES[@]} input(s) from tests/fuzz/crashes/"
-    if ! "$BIN" "${COMMON[@]}" "${CRASHES[@]}" >"$OUT/replay.log" 2>&1; then
-        tail -n 60 "$OUT/replay.log" >&2
-        say "a recorded crash input still fails; full log: $OUT/replay.log"
-        exit 1
-    fi
+say "nesting check and ${#CRASHES[@]} input(s) from tests/fuzz/crashes/"
+if ! "$BIN" "${COMMON[@]}" -runs=0 "${CRASHES[@]}" >"$OUT/replay.log" 2>&1; then
+    tail -n 60 "$OUT/replay.log" >&2
+    say "FAILED: a recorded crash input or the nesting check still fails; full log: $OUT/replay.log"
+    exit 1
 fi
 
 if [ "$FUZZ_SECONDS" = 0 ]; then

@@ -3,24 +3,30 @@
 oxpg fetches such values' text forms from the server; the result must be exactly
 the string the server gives for `value::text`, for any row count and mixed with
 decoded columns and NULLs. Never a crash, never garbage.
+
+The types that gained binary decoders (network, geometric, ranges, money, xid, tid,
+...) moved to their own test_<family>.py; the ones left here stay text on purpose
+(docs/types.md says why): tsvector/tsquery, reg* (their names are the useful form),
+refcursor, and user types that need a catalog lookup (enums, composites).
 """
 
 from __future__ import annotations
 
 import ipaddress
+from decimal import Decimal
 
 import pytest
 
 import oxpg
 
 EXPRESSIONS = [
-    "point(1.5, -2)", "'((0,0),(1,1))'::lseg", "'(3,4),(1,2)'::box", "'<(0,0),2>'::circle", "'[(0,0),(1,1)]'::path",
-    "'10.0.0.0/8'::inet", "'2001:db8::1/64'::inet", "'192.168.0.0/16'::cidr", "'08:00:2b:01:02:03'::macaddr",
     "to_tsvector('english', 'The quick brown foxes')", "to_tsquery('english', 'quick & fox')",
-    "12.5::money", "(-1234567.89)::money", "int4range(1, 5)", "'[2024-01-01,2024-02-01)'::daterange",
-    "numrange(1.5, NULL)", "'empty'::int8range", "B'10101'", "B'1'::bit(4)", "'0/16B6C50'::pg_lsn", "'pg_class'::regclass", "'int4'::regtype",
-    "'a'::refcursor", "'(1,2)'::tid", "'1234'::xid", "'abc'::bytea::text::tsvector",
-    "'<a>x</a>'::xml", "'1.5'::float4::text::float8::numeric::money",
+    "'pg_class'::regclass", "'int4'::regtype", "'now()'::regprocedure::regproc", "'sum(int4)'::regprocedure",
+    "'+(int4,int4)'::regoperator", "'english'::regconfig", "'a'::refcursor", "'abc'::bytea::text::tsvector",
+    "'$.a[*] ? (@ > 1)'::jsonpath", "'10:20:10,14,15'::txid_snapshot", "'10:20:10,14,15'::pg_snapshot",
+    "'1 2 3'::int2vector", "'1 2'::oidvector",
+    # Decoded in binary now, and still equal to their text form:
+    "'<a>x</a>'::xml", "B'10101'", "B'1'::bit(4)", "'0/16B6C50'::pg_lsn", "'08:00:2b:01:02:03'::macaddr",
 ]
 
 
@@ -47,10 +53,15 @@ def test_text_form(db, expr):
 @pytest.mark.parametrize(
     "expr",
     ["'happy'::pg_temp.mood", "'o''neil'::pg_temp.mood", "'{sad,happy}'::pg_temp.mood[]",
-     "ROW(1, 'x y')::pg_temp.pair", "ARRAY[ROW(1, 'a')::pg_temp.pair]", "'(1,2)'::pg_temp.label"],
+     "ROW(1, 'x y')::pg_temp.pair", "ARRAY[ROW(1, 'a')::pg_temp.pair]"],
 )
 def test_user_defined_types(user_types, expr):
     check_text_form(user_types, expr)
+
+
+def test_domain_over_point_is_its_base_type(user_types):
+    (row,) = user_types.query("SELECT '(1,2)'::pg_temp.label AS v")
+    assert row == {"v": (1.0, 2.0)}
 
 
 def test_domain_over_int_is_its_base_type(user_types):
@@ -107,61 +118,67 @@ def test_types_without_binary_io(db, sql):
     assert type(row["v"]) is str and row["v"] == row["t"]
 
 
-def test_inet_matches_its_output_function(db):
-    # `inet::text` is not the output function: the cast always appends the netmask
-    # ('10.0.0.1/32') while the type's text form, what psql and a text-format
-    # result show, is '10.0.0.1'. format('%s') uses the output function.
-    (row,) = db.query("SELECT '10.0.0.1'::inet AS v, format('%s', '10.0.0.1'::inet) AS t")
-    assert row["v"] == row["t"] == "10.0.0.1"
+def test_text_form_is_the_output_function(db):
+    # `::text` is not always the output function (inet::text appends '/32'); the
+    # fallback must give what psql and a text-format result show. format('%s') uses
+    # the output function.
+    (row,) = db.query("SELECT 'pg_catalog.pg_class'::regclass AS v, format('%s', 'pg_class'::regclass) AS t")
+    assert row["v"] == row["t"] == "pg_class"
 
 
 def test_null_and_empty_results(db):
-    (row,) = db.query("SELECT NULL::point AS a, NULL::int[] AS b, NULL::inet AS c")
+    (row,) = db.query("SELECT NULL::tsvector AS a, NULL::int[] AS b, NULL::regclass AS c")
     assert row == {"a": None, "b": None, "c": None}
-    assert db.query("SELECT point(1, 2) AS p WHERE false") == []
+    assert db.query("SELECT 'a'::tsvector AS p WHERE false") == []
 
 
 def test_many_rows_mixed_with_decoded_columns_and_nulls(db):
     # More values than one text batch holds (32767), interleaved with decoded
     # columns and NULLs: every value must land in its own cell.
     rows = db.query(
-        "SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE point(i, -i) END AS p, i::text AS s, "
-        "'10.0.0.0'::inet + i AS ip, CASE WHEN i % 5 = 0 THEN NULL ELSE int4range(i, i + 1, '[]') END AS r "
+        "SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE ('w' || i)::tsvector END AS p, i::text AS s, "
+        "'10.0.0.0'::inet + i AS ip, CASE WHEN i % 5 = 0 THEN NULL ELSE ('c' || i)::refcursor END AS r "
         "FROM generate_series(1, 40000) AS i ORDER BY i")
     assert len(rows) == 40000
     for r in rows:
         i = r["i"]
         assert r["s"] == str(i)
-        assert r["p"] == (None if i % 7 == 0 else f"({i},-{i})")
-        assert r["r"] == (None if i % 5 == 0 else f"[{i},{i + 2})")
-        # A host address prints without /32 (inet's output function).
-        assert r["ip"] == str(ipaddress.ip_address("10.0.0.0") + i)
-    assert rows[-1]["ip"] == "10.0.156.64"
+        assert r["p"] == (None if i % 7 == 0 else f"'w{i}'")
+        assert r["r"] == (None if i % 5 == 0 else f"c{i}")
+        # inet decodes in binary between the text columns.
+        assert r["ip"] == ipaddress.ip_address("10.0.0.0") + i
+    assert rows[-1]["ip"] == ipaddress.ip_address("10.0.156.64")
 
 
 def test_query_tuples_too(db):
-    assert db.query_tuples("SELECT 1 AS a, point(1, 2) AS b, 'x' AS c") == [(1, "(1,2)", "x")]
+    assert db.query_tuples("SELECT 1 AS a, 'x y'::tsvector AS b, 'x' AS c") == [(1, "'x' 'y'", "x")]
 
 
 def test_session_settings_flow_into_text_forms(client):
-    # The text form is produced by the server for this session, as `::text` would.
-    client.execute("SET lc_monetary TO 'C'; SET extra_float_digits TO 0")
-    (row,) = client.query("SELECT point(0.1, 1.0/3) AS v, point(0.1, 1.0/3)::text AS t, 1.5::money AS m")
+    # The text form is produced by the server for this session, as `::text` would:
+    # a regclass prints schema-qualified when its schema is not on the search_path.
+    (row,) = client.query("SELECT 'pg_catalog.pg_class'::regclass AS v")
+    assert row["v"] == "pg_class"
+    client.execute("SET search_path TO public")
+    (row,) = client.query("SELECT 'pg_catalog.pg_class'::regclass AS v, 'pg_catalog.pg_class'::regclass::text AS t")
     assert row["v"] == row["t"]
-    assert row["m"] == "$1.50"
+    # Binary values do not follow settings: point ignores extra_float_digits, money lc_monetary.
+    client.execute("SET lc_monetary TO 'C'; SET extra_float_digits TO 0")
+    (row,) = client.query("SELECT point(0.1, 1.0/3) AS v, 1.5::money AS m")
+    assert row == {"v": (0.1, 1.0 / 3), "m": Decimal("1.50")}
 
 
 def test_inside_a_transaction(db):
     db.execute("BEGIN")
     try:
-        assert db.query("SELECT point(1, 2) AS p") == [{"p": "(1,2)"}]
+        assert db.query("SELECT 'a'::tsvector AS p") == [{"p": "'a'"}]
         with pytest.raises(oxpg.DataError):
             db.query("SELECT 1 / 0 AS v")
         with pytest.raises(oxpg.errors.InFailedSqlTransaction):
-            db.query("SELECT point(1, 2) AS p")
+            db.query("SELECT 'a'::tsvector AS p")
     finally:
         db.execute("ROLLBACK")
-    assert db.query("SELECT point(1, 2) AS p") == [{"p": "(1,2)"}]
+    assert db.query("SELECT 'a'::tsvector AS p") == [{"p": "'a'"}]
 
 
 def test_search_path_cannot_change_text_forms(client):
@@ -169,5 +186,5 @@ def test_search_path_cannot_change_text_forms(client):
     # earlier in the search_path (here a varchar(1) domain) must not truncate them.
     client.execute("CREATE DOMAIN pg_temp.text AS varchar(1)")
     client.execute("SET search_path TO pg_temp, pg_catalog, public")
-    (row,) = client.query("SELECT point(1, 2) AS v, format('%s', point(1, 2)) AS t")
-    assert row["v"] == row["t"] == "(1,2)"
+    (row,) = client.query("SELECT 'ab cd'::tsvector AS v, format('%s', 'ab cd'::tsvector) AS t")
+    assert row["v"] == row["t"] == "'ab' 'cd'"

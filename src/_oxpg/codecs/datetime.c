@@ -32,10 +32,17 @@ void oxpg_ordinal_to_ymd(int64_t ordinal, int *year, int *month, int *day)
     *day = (int)d;
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
+/* usecs = *days * OXPG_USECS_PER_DAY + *rest with 0 <= *rest < a day, computed
+ * without overflow for any int64 (multiplying the floored days back can overflow
+ * near INT64_MIN: found by tests/fuzz). */
+static void split_days(int64_t usecs, int64_t *days, int64_t *rest)
 {
-    int64_t q = a / b;
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+    *days = usecs / OXPG_USECS_PER_DAY;
+    *rest = usecs % OXPG_USECS_PER_DAY;
+    if (*rest < 0) {
+        *rest += OXPG_USECS_PER_DAY;
+        *days -= 1;
+    }
 }
 
 static PyObject *out_of_range(OxpgState *st, const char *type_name)
@@ -55,8 +62,8 @@ static PyObject *make_datetime(OxpgState *st, int64_t usecs, PyObject *tz, const
         return dt->DateTime_FromDateAndTime(max ? 9999 : 1, max ? 12 : 1, max ? 31 : 1, max ? 23 : 0,
                                             max ? 59 : 0, max ? 59 : 0, max ? 999999 : 0, tz, dt->DateTimeType);
     }
-    int64_t days = floor_div(usecs, OXPG_USECS_PER_DAY);
-    int64_t rest = usecs - days * OXPG_USECS_PER_DAY;
+    int64_t days, rest;
+    split_days(usecs, &days, &rest);
     int64_t ordinal = days + OXPG_PG_EPOCH_ORDINAL;
     if (ordinal < 1 || ordinal > ORDINAL_MAX)
         return out_of_range(st, type_name);
@@ -150,8 +157,8 @@ PyObject *oxpg_decode_interval(OxpgState *st, const char *data, int len)
     int32_t months = (int32_t)oxpg_load_u32(data + 12);
     /* Months have no fixed length: whole years count 365 days and the months left
      * over 30 days each, so '1 year' is 365 days and '1 mon' 30 (psycopg does the same). */
-    int64_t day_part = floor_div(usecs, OXPG_USECS_PER_DAY);
-    int64_t rest = usecs - day_part * OXPG_USECS_PER_DAY;
+    int64_t day_part, rest;
+    split_days(usecs, &day_part, &rest);
     int64_t total_days = (int64_t)(months / 12) * 365 + (int64_t)(months % 12) * 30 + days + day_part;
     if (total_days > 999999999 || total_days < -999999999) {
         PyErr_SetString(st->DataError, "interval value out of datetime.timedelta's range (999999999 days)");

@@ -26,8 +26,10 @@ static PyObject *text_int(OxpgState *st, const char *data, int len)
 static PyObject *text_float(OxpgState *st, const char *data, int len)
 {
     PyObject *s = PyUnicode_FromStringAndSize(data, len);
-    if (s == NULL)
+    if (s == NULL) {
+        oxpg_reraise_as(st->DataError, "malformed float text"); /* not UTF-8 */
         return NULL;
+    }
     PyObject *value = PyFloat_FromString(s);
     Py_DECREF(s);
     if (value == NULL)
@@ -38,8 +40,10 @@ static PyObject *text_float(OxpgState *st, const char *data, int len)
 static PyObject *call_with_text(OxpgState *st, PyObject *callable, const char *data, int len)
 {
     PyObject *s = PyUnicode_DecodeUTF8(data, len, NULL);
-    if (s == NULL)
+    if (s == NULL) {
+        oxpg_reraise_as(st->DataError, "text value is not valid UTF-8");
         return NULL;
+    }
     PyObject *value = PyObject_CallOneArg(callable, s);
     Py_DECREF(s);
     if (value == NULL)

@@ -39,6 +39,7 @@ typedef struct {
     OxpgStream *active_stream;
     int orphaned_result; /* a stream was freed mid-result: drain before the next statement */
     int in_pipeline;     /* pipeline mode: only the pipeline's methods may send */
+    int single_row_used; /* a stream set single-row mode since the last reset */
     OxpgPipelineLog pipeline;
     /* The server's TimeZone setting and its tzinfo (NULL when UTC), rebuilt when the
      * server reports a change. */
@@ -94,6 +95,12 @@ void oxpg_client_lost(OxpgClient *self);
 double oxpg_client_grace(OxpgClient *self);
 /* An exception is pending mid-statement: cancel on the server, drain, keep it. */
 void oxpg_client_cancel_and_drain(OxpgClient *self);
+/* Lock held: end a COPY that query()/stream() cannot serve without losing sync.
+ * Returns 0, -1 when the connection failed, -2 when interrupted (exception set). */
+int oxpg_client_refuse_copy(OxpgClient *self, ExecStatusType status);
+/* Lock held: make sure libpq's single-row flag from a stream is off before a
+ * pipeline (it would otherwise split the pipeline's first result into rows). */
+int oxpg_client_reset_single_row(OxpgClient *self);
 /* Lock held: every result of the statement just sent, keeping the last. */
 PGresult *oxpg_client_collect(OxpgClient *self);
 /* Lock held: the tzinfo timestamptz values are shown in (NULL for UTC). */

@@ -263,6 +263,10 @@ static PyObject *executemany_locked(OxpgClient *self, const char *sql, Py_ssize_
         }
         return PyLong_FromLong(0);
     }
+    if (oxpg_client_reset_single_row(self) < 0) {
+        Py_DECREF(first);
+        return NULL;
+    }
     if (PQenterPipelineMode(conn) != 1) {
         Py_DECREF(first);
         oxpg_raise_conn_error(self->st, self->st->InterfaceError, conn, "cannot start a pipeline");

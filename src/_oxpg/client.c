@@ -256,7 +256,7 @@ void oxpg_client_raise_timeout(OxpgClient *self)
 }
 
 /* COPY is not available through query()/execute(): end it without losing sync. */
-static int refuse_copy(OxpgClient *self, ExecStatusType status)
+int oxpg_client_refuse_copy(OxpgClient *self, ExecStatusType status)
 {
     PGconn *conn = self->conn;
     if (status == PGRES_COPY_IN)
@@ -276,6 +276,38 @@ static int refuse_copy(OxpgClient *self, ExecStatusType status)
         if (ws != OXPG_WAIT_READY || !PQconsumeInput(conn))
             return -1;
     }
+}
+
+int oxpg_client_reset_single_row(OxpgClient *self)
+{
+    if (!self->single_row_used)
+        return 0;
+    /* Any new query resets libpq's flag outside pipeline mode: an empty one costs a
+     * round trip with no work on the server, once after streams. */
+    PGconn *conn = self->conn;
+    if (!PQsendQuery(conn, "")) {
+        oxpg_client_lost(self);
+        return -1;
+    }
+    for (;;) {
+        OxpgWaitStatus ws = oxpg_wait_result(conn, self->deadline);
+        if (ws != OXPG_WAIT_READY) {
+            if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
+                if (ws == OXPG_WAIT_TIMEOUT)
+                    oxpg_client_raise_timeout(self);
+                oxpg_client_cancel_and_drain(self);
+            } else {
+                oxpg_client_raise_lost(self, NULL);
+            }
+            return -1;
+        }
+        PGresult *r = PQgetResult(conn);
+        if (r == NULL)
+            break;
+        PQclear(r);
+    }
+    self->single_row_used = 0;
+    return 0;
 }
 
 /* Collect every result of the statement just sent; keep the last one. Returns a
@@ -311,7 +343,7 @@ PGresult *oxpg_client_collect(OxpgClient *self)
         } else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) {
             PQclear(r);
             copy_refused = 1;
-            int rc = refuse_copy(self, status);
+            int rc = oxpg_client_refuse_copy(self, status);
             if (rc == -2) {
                 oxpg_client_cancel_and_drain(self);
                 goto fail;
@@ -336,7 +368,11 @@ PGresult *oxpg_client_collect(OxpgClient *self)
         goto fail;
     }
     if (error != NULL) {
-        int lost = PQstatus(conn) == CONNECTION_BAD;
+        /* FATAL: the server is ending the session, whether or not the socket has
+         * said so yet. */
+        const char *severity = PQresultErrorField(error, PG_DIAG_SEVERITY_NONLOCALIZED);
+        int lost = PQstatus(conn) == CONNECTION_BAD ||
+                   (severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0));
         oxpg_raise_result_error(st, error, lost ? st->OperationalError : st->DatabaseError);
         if (lost)
             oxpg_client_lost(self);
@@ -545,10 +581,23 @@ int oxpg_client_check_param_count(OxpgClient *self, const char *sql, Py_ssize_t 
     return -1;
 }
 
+/* Parameters sent with OID 0 (str, NULL, some ranges) got their types from the
+ * context when the statement was prepared; a table recreated with other column
+ * types since then makes them wrong (42804), where the unprepared statement would
+ * infer afresh. */
+static int has_inferred_types(const OxpgStatement *stmt)
+{
+    for (int i = 0; i < stmt->nparams; i++) {
+        if (stmt->param_types[i] == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* True when the pending exception says the server no longer has our prepared
  * statement as it was: its result type changed under DDL (0A000, "cached plan must
  * not change result type") or it is gone (26000, DISCARD ALL behind our back). */
-static int statement_invalidated(OxpgState *st, int *gone)
+static int statement_invalidated(OxpgState *st, const OxpgStatement *stmt, int *gone)
 {
     if (!PyErr_Occurred() || !PyErr_ExceptionMatches(st->DatabaseError))
         return 0;
@@ -563,6 +612,12 @@ static int statement_invalidated(OxpgState *st, int *gone)
             stale = *gone = 1;
         else if (PyUnicode_CompareWithASCIIString(sqlstate, "0A000") == 0)
             stale = PyUnicode_Find(text, needle, 0, PY_SSIZE_T_MAX, 1) >= 0;
+        else if (has_inferred_types(stmt)) {
+            /* A value the prepared types reject (22xxx) or a type mismatch (42xxx)
+             * may mean the inferred types went stale: worth one unprepared try. */
+            const char *code = PyUnicode_AsUTF8(sqlstate);
+            stale = code != NULL && (strncmp(code, "22", 2) == 0 || strncmp(code, "42", 2) == 0);
+        }
     }
     PyErr_Clear();
     Py_XDECREF(sqlstate);
@@ -716,10 +771,12 @@ static PGresult *run_cached_inner(OxpgClient *self, OxpgStatement **stmtp, const
     if (no_binary_output(self->st))
         return send_prepared(self, stmt, p, 0);
     int gone = 0;
-    if (!statement_invalidated(self->st, &gone))
+    if (!statement_invalidated(self->st, stmt, &gone))
         return NULL;
     /* 26000: only this statement is gone (DEALLOCATE behind our back). 0A000: its
-     * result type changed under DDL. Either way it must be prepared afresh. */
+     * result type changed under DDL. 22/42 with inferred types: they may be stale.
+     * Either way it must be prepared afresh; if the unprepared run fails the same
+     * way, that error is the caller's, as it would have been without the cache. */
     forget_statement(self, stmtp, gone);
     if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) {
         /* Nothing ran and no transaction was lost: run it again, unprepared. */

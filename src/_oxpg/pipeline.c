@@ -94,7 +94,9 @@ PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *Py_UNUSED(ignored))
         oxpg_stream_abandon(self);
         if (self->in_pipeline)
             PyErr_SetString(self->st->InterfaceError, "a pipeline is already open on this client");
-        else if (self->conn == NULL || PQenterPipelineMode(self->conn) != 1)
+        else if (self->conn == NULL || oxpg_client_reset_single_row(self) < 0)
+            ; /* the exception is set */
+        else if (PQenterPipelineMode(self->conn) != 1)
             oxpg_raise_conn_error(self->st, self->st->InterfaceError, self->conn, "cannot start a pipeline");
         else
             ok = self->in_pipeline = 1;
@@ -203,7 +205,7 @@ static PyObject *command_value(OxpgClient *self, int kind, PGresult *res)
 }
 
 /* Lock held: read one command's results (up to its NULL). *res gets the one to keep. */
-static int read_command(OxpgClient *self, PGresult **res)
+static int read_command(OxpgClient *self, PGresult **res, int *copy_refused)
 {
     PGconn *conn = self->conn;
     *res = NULL;
@@ -225,6 +227,22 @@ static int read_command(OxpgClient *self, PGresult **res)
         if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
             *res = r;
             return 0;
+        }
+        if (PQresultStatus(r) == PGRES_COPY_IN || PQresultStatus(r) == PGRES_COPY_OUT) {
+            /* COPY has no place in a pipeline: end it (discard its rows, or fail its
+             * input) and report it refused, keeping the connection in step. */
+            ExecStatusType status = PQresultStatus(r);
+            PQclear(r);
+            int rc = oxpg_client_refuse_copy(self, status);
+            if (rc == -2)
+                return -2;
+            if (rc < 0) {
+                PQclear(*res);
+                *res = NULL;
+                return -3;
+            }
+            *copy_refused = 1;
+            continue;
         }
         /* Keep the first error, else the last result. */
         ExecStatusType prev = *res != NULL ? PQresultStatus(*res) : PGRES_EMPTY_QUERY;
@@ -298,9 +316,19 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *Py_UNUSED(ignored))
         }
     }
     PGresult *res = NULL;
-    int rc = read_command(self, &res);
+    int copy_refused = 0;
+    int rc = read_command(self, &res, &copy_refused);
     if (rc == -2) {
         abort_pipeline(self);
+        goto done;
+    }
+    if (rc == -3) {
+        /* The connection is out of step for good: close it, say why. */
+        self->broken = 1;
+        oxpg_client_lost(self);
+        PyErr_Clear();
+        PyErr_SetString(self->st->NotSupportedError,
+                        "COPY cannot run inside a pipeline; the connection had to be closed");
         goto done;
     }
     if (rc < 0)
@@ -316,8 +344,26 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *Py_UNUSED(ignored))
         out = Py_BuildValue("(iO)", kind, Py_None);
         goto done;
     }
-    PyObject *value = res != NULL ? command_value(self, kind, res) : Py_NewRef(Py_None);
+    /* A FATAL error means the server is closing the session, even if the socket
+     * has not reported it yet. */
+    const char *severity = res != NULL ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+    int fatal = severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
+    PyObject *value;
+    if (copy_refused && self->conn != NULL && PQstatus(self->conn) != CONNECTION_BAD) {
+        /* Only reached when the COPY was not recognised before sending (oxpg/pipeline.py
+         * refuses a statement starting with COPY): a COPY TO ends cleanly here. */
+        PyErr_SetString(self->st->NotSupportedError, "COPY cannot run inside a pipeline");
+        value = oxpg_err_take();
+    } else {
+        value = res != NULL ? command_value(self, kind, res) : Py_NewRef(Py_None);
+    }
     PQclear(res);
+    if (value != NULL && (fatal || PQstatus(self->conn) == CONNECTION_BAD)) {
+        /* The server ended the session (its error is this statement's value): the
+         * client is lost from here, like outside a pipeline. */
+        oxpg_client_lost(self);
+        PyErr_Clear();
+    }
     if (value != NULL) {
         out = Py_BuildValue("(iN)", kind, value);
     }

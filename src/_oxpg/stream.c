@@ -21,6 +21,7 @@ struct OxpgStream {
     double timeout;
     OxpgColumns columns;
     PyObject *buffer; /* decoded rows not yet returned */
+    PyObject *error;  /* a server error to raise once the rows read before it are out */
     Py_ssize_t next;  /* index of the next row to return in buffer */
 };
 
@@ -61,6 +62,7 @@ static int fill(OxpgStream *stream)
     PGconn *conn = client->conn;
     PGresult *error = NULL;
     int got = 0;
+    int copy_refused = 0;
     client->deadline = stream->deadline;
     client->timeout = stream->timeout;
     while (stream->active && got < stream->chunk_size) {
@@ -118,24 +120,53 @@ static int fill(OxpgStream *stream)
                 error = r;
             else
                 PQclear(r);
+        } else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) {
+            /* COPY has no rows to stream: end it without losing sync, then refuse. */
+            PQclear(r);
+            int rc = oxpg_client_refuse_copy(client, status);
+            if (rc == -2) {
+                detach(stream);
+                oxpg_client_cancel_and_drain(client);
+                goto fail;
+            }
+            if (rc < 0) {
+                detach(stream);
+                oxpg_client_lost(client);
+                goto fail;
+            }
+            copy_refused = 1;
         } else {
             PQclear(r); /* the final empty TUPLES_OK, or a command's status */
         }
     }
     client->deadline = -1;
+    if (copy_refused && client->conn != NULL) {
+        PQclear(error);
+        PyErr_SetString(st->NotSupportedError, "COPY cannot be streamed with stream(); it is not supported yet");
+        return -1;
+    }
     if (error != NULL) {
-        /* Rows already returned stay returned; the error ends the stream. */
+        /* The rows the server sent before the error come out first: the error is
+         * raised once they are used up (stream_next). */
         int lost = PQstatus(conn) == CONNECTION_BAD;
         oxpg_raise_result_error(st, error, lost ? st->OperationalError : st->DatabaseError);
         PQclear(error);
         if (lost)
             oxpg_client_lost(client);
+        if (PyList_GET_SIZE(stream->buffer) > 0) {
+            stream->error = oxpg_err_take();
+            return 0;
+        }
         return -1;
     }
     return 0;
 fail:
+    /* Interrupted (Ctrl-C, timeout) or the connection failed: rows read before
+     * that are dropped with the statement, so nothing comes after the error. */
     client->deadline = -1;
     PQclear(error);
+    if (stream->buffer != NULL)
+        PyList_SetSlice(stream->buffer, 0, PyList_GET_SIZE(stream->buffer), NULL);
     return -1;
 }
 
@@ -148,6 +179,12 @@ static PyObject *Stream_next(OxpgStream *stream)
         return row;
     }
     OxpgClient *client = stream->client;
+    if (stream->error != NULL) {
+        PyObject *error = stream->error;
+        stream->error = NULL;
+        oxpg_err_restore(error);
+        return NULL;
+    }
     if (!stream->active) {
         /* Never a silent end: rows were still due when another statement took over. */
         if (stream->cut_short) {
@@ -193,6 +230,7 @@ static PyObject *Stream_close(OxpgStream *stream, PyObject *Py_UNUSED(ignored))
         oxpg_client_unlock(client);
     }
     Py_CLEAR(stream->buffer);
+    Py_CLEAR(stream->error);
     stream->buffer = PyList_New(0);
     stream->next = 0;
     if (stream->buffer == NULL)
@@ -243,12 +281,14 @@ static int Stream_traverse(OxpgStream *stream, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(stream));
     Py_VISIT(stream->client);
     Py_VISIT(stream->buffer);
+    Py_VISIT(stream->error);
     return 0;
 }
 
 static int Stream_clear(OxpgStream *stream)
 {
     Py_CLEAR(stream->buffer);
+    Py_CLEAR(stream->error);
     return 0;
 }
 
@@ -264,6 +304,7 @@ static void Stream_dealloc(OxpgStream *stream)
     }
     oxpg_columns_clear(&stream->columns);
     Py_CLEAR(stream->buffer);
+    Py_CLEAR(stream->error);
     Py_CLEAR(stream->client);
     type->tp_free((PyObject *)stream);
     Py_DECREF(type);
@@ -375,6 +416,7 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
     stream->deadline = -1;
     memset(&stream->columns, 0, sizeof(stream->columns));
     stream->next = 0;
+    stream->error = NULL;
     stream->buffer = PyList_New(0);
     PyObject_GC_Track(stream);
     if (stream->buffer == NULL) {
@@ -399,6 +441,7 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
                 Py_END_ALLOW_THREADS
             }
             if (conn != NULL && sent && PQsetSingleRowMode(conn)) {
+                self->single_row_used = 1;
                 stream->active = 1;
                 stream->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
                 self->active_stream = stream;

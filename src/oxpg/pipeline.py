@@ -10,16 +10,19 @@ unless a sync() came between, and the ones after it raise PipelineAborted.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._oxpg import InterfaceError
+from ._oxpg import InterfaceError, NotSupportedError
 
 if TYPE_CHECKING:
     from .client import Client
 
 _DICTS, _TUPLES, _EXECUTE, _SYNC = 0, 1, 2, 3
+# COPY can only be the statement itself (never nested), after whitespace and comments.
+_COPY = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*copy\b", re.IGNORECASE | re.DOTALL)
 _PENDING = object()
 
 
@@ -83,6 +86,9 @@ class Pipeline:
 
     def _send(self, kind: int, sql: str, params: tuple[Any, ...]) -> PipelineResult:
         self._check_open()
+        if isinstance(sql, str) and _COPY.match(sql):
+            # libpq cannot run COPY in pipeline mode; refused before anything is sent.
+            raise NotSupportedError("COPY cannot run inside a pipeline")
         self._client._pipeline_send(kind, sql, *params)
         result = PipelineResult(self)
         self._waiting.append(result)
@@ -112,6 +118,16 @@ class Pipeline:
                 if expected is target:
                     return
 
+    def _finish(self) -> None:
+        """Sync what is queued, read every result left, leave pipeline mode."""
+        try:
+            if self._unsynced and not self._client.closed:
+                self._client._pipeline_sync()
+                self._waiting.append(None)
+            self._read_until(None)
+        finally:
+            self._client._pipeline_exit()
+
     def _fail_all(self, current: PipelineResult | None, exc: BaseException) -> None:
         gone = InterfaceError(f"the pipeline was interrupted before this statement's result arrived: {exc!r}")
         for waiting in [current, *self._waiting]:
@@ -128,13 +144,16 @@ class Pipeline:
             self._client._pipeline_exit()
             return
         self._open = False
-        if self._unsynced:
-            self._client._pipeline_sync()
-            self._waiting.append(None)
-        self._read_until(None)
-        self._client._pipeline_exit()
         if exc_type is not None:
+            # The body's exception is what the caller needs: draining errors
+            # (a lost connection, the same failure again) must not replace it.
+            try:
+                self._finish()
+            except Exception as drain_error:
+                if exc is not None:
+                    exc.add_note(f"while ending the pipeline: {drain_error!r}")
             return
+        self._finish()
         # Nothing lost: an error nobody claimed is raised here.
         for result in self._results:
             if not result._claimed and isinstance(result._value, BaseException):

@@ -313,8 +313,10 @@ static void check_deep_nesting(void)
         } else {
             put_u32(&p, 0), put_u32(&p, 0), put_u32(&p, 23); /* '{}'::int4[] */
         }
-        fprintf(stderr, "fuzz_decoders: nesting check: %s nested %u levels (%zu bytes)\n", targets[index].name,
-                (unsigned)shapes[k].levels, size);
+        fprintf(stderr,
+                "fuzz_decoders: nesting check: %s nested %u levels (%zu bytes); a stack overflow here means "
+                "a decoder recurses without a depth limit\n",
+                targets[index].name, (unsigned)shapes[k].levels, size);
         decode_one(&targets[index], input + 2, size - 2);
         free(input);
     }

@@ -19,6 +19,10 @@ typedef struct {
 /* NULL when oxpg has no binary decoder for oid. */
 const OxpgCodec *oxpg_codec_lookup(Oid oid);
 
+/* Enter one level of a nested value (record, array); DataError when too deep. Pair
+ * a 0 return with Py_LeaveRecursiveCall(). */
+int oxpg_enter_nested(OxpgState *st, const char *type_name);
+
 /* Raise DataError for a value whose binary form has the wrong size or shape. */
 PyObject *oxpg_decode_malformed(OxpgState *st, const char *type_name, int len);
 

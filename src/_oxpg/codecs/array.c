@@ -48,7 +48,7 @@ static PyObject *read_dimension(ArrayReader *r, int d)
     return list;
 }
 
-PyObject *oxpg_decode_array(OxpgState *st, const char *data, int len)
+static PyObject *decode_array(OxpgState *st, const char *data, int len)
 {
     if (OXPG_UNLIKELY(len < 12))
         return oxpg_decode_malformed(st, "array", len);
@@ -90,4 +90,15 @@ PyObject *oxpg_decode_array(OxpgState *st, const char *data, int len)
         return oxpg_decode_malformed(st, "array", len);
     }
     return list;
+}
+
+/* Records and arrays nest (a record of arrays of records...): the depth is bounded
+ * like Python's own recursion, so a crafted value cannot overflow the C stack. */
+PyObject *oxpg_decode_array(OxpgState *st, const char *data, int len)
+{
+    if (oxpg_enter_nested(st, "array") < 0)
+        return NULL;
+    PyObject *value = decode_array(st, data, len);
+    Py_LeaveRecursiveCall();
+    return value;
 }

@@ -3,7 +3,7 @@
  * value bytes. Fields decode through the same codec table. */
 #include "oxpg/codecs.h"
 
-PyObject *oxpg_decode_record(OxpgState *st, const char *data, int len)
+static PyObject *decode_record(OxpgState *st, const char *data, int len)
 {
     if (OXPG_UNLIKELY(len < 4))
         return oxpg_decode_malformed(st, "record", len);
@@ -51,4 +51,15 @@ malformed:
 fail:
     Py_DECREF(tuple);
     return NULL;
+}
+
+/* Records and arrays nest (a record of arrays of records...): the depth is bounded
+ * like Python's own recursion, so a crafted value cannot overflow the C stack. */
+PyObject *oxpg_decode_record(OxpgState *st, const char *data, int len)
+{
+    if (oxpg_enter_nested(st, "record") < 0)
+        return NULL;
+    PyObject *value = decode_record(st, data, len);
+    Py_LeaveRecursiveCall();
+    return value;
 }

@@ -176,3 +176,14 @@ PyObject *oxpg_decode_malformed(OxpgState *st, const char *type_name, int len)
     PyErr_Format(st->DataError, "malformed binary %s value (%d bytes)", type_name, len);
     return NULL;
 }
+
+int oxpg_enter_nested(OxpgState *st, const char *type_name)
+{
+    if (Py_EnterRecursiveCall(" while decoding a nested value") == 0)
+        return 0;
+    if (PyErr_ExceptionMatches(PyExc_RecursionError)) {
+        PyErr_Clear();
+        PyErr_Format(st->DataError, "%s value nested too deeply to decode", type_name);
+    }
+    return -1;
+}

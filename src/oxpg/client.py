@@ -6,6 +6,7 @@ import enum
 from typing import Any
 
 from . import _oxpg
+from ._oxpg import ProgrammingError
 from .cursor import Cursor
 from .pipeline import Pipeline
 from .transaction import IsolationLevel, Transaction
@@ -79,3 +80,24 @@ class Client(_oxpg.Client):
         See oxpg.pipeline for the rules.
         """
         return Pipeline(self)
+
+    def query_one(self, sql: str, /, *params: Any, timeout: float | None = None) -> dict[str, Any] | None:
+        """query_one(sql, *params, timeout=None)
+
+        The first row as a dict, or None when the statement returns no row (like
+        asyncpg's fetchrow: further rows are ignored; add LIMIT 1 to not fetch them).
+        """
+        rows = self.query(sql, *params, timeout=timeout)
+        return rows[0] if rows else None
+
+    def query_value(self, sql: str, /, *params: Any, timeout: float | None = None) -> Any:
+        """query_value(sql, *params, timeout=None)
+
+        The first column of the first row, or None when there is no row.
+        """
+        rows = self.query_tuples(sql, *params, timeout=timeout)
+        if not rows:
+            return None
+        if not rows[0]:
+            raise ProgrammingError("query_value(): the statement returns no columns")
+        return rows[0][0]

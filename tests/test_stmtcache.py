@@ -74,7 +74,7 @@ def table(dsn: str) -> Iterator[str]:
     with oxpg.connect(dsn) as c:
         c.execute(f"CREATE TABLE {name} (a int, b int); INSERT INTO {name} VALUES (1, 2)")
     yield name
-    with oxpg.connect(dsn) as c:
+    with oxpg.connect(dsn, options="-c lock_timeout=5s") as c:
         c.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -260,7 +260,7 @@ def test_ddl_outside_a_transaction_is_transparent(
     assert c.query(sql) == [{"a": 1, "b": 2}]
     assert c.query(sql) == [{"a": 1, "b": 2}]
     assert list(names_by_sql(c)) == [sql]
-    with oxpg.connect(dsn) as other:
+    with oxpg.connect(dsn, options="-c lock_timeout=5s") as other:
         other.execute(ddl.format(t=table))
     for _ in range(3):
         assert c.query(sql) == after
@@ -278,7 +278,7 @@ def test_ddl_inside_a_transaction_says_roll_back_and_retry(
     c.query(sql)
     c.query(sql)
     size = info(c)["size"]
-    with oxpg.connect(dsn) as other:
+    with oxpg.connect(dsn, options="-c lock_timeout=5s") as other:
         other.execute(f"ALTER TABLE {table} ALTER b TYPE text")
     c.execute("BEGIN")
     with pytest.raises(oxpg.OperationalError) as excinfo:
@@ -304,7 +304,7 @@ def test_ddl_inside_a_transaction_error_carries_sqlstate(
     sql = f"SELECT * FROM {table}"
     c.query(sql)
     c.query(sql)
-    with oxpg.connect(dsn) as other:
+    with oxpg.connect(dsn, options="-c lock_timeout=5s") as other:
         other.execute(f"ALTER TABLE {table} ALTER b TYPE text")
     c.execute("BEGIN")
     with pytest.raises(oxpg.OperationalError) as excinfo:

@@ -419,15 +419,19 @@ def test_error_inside_a_transaction(client: oxpg.Client) -> None:
 
 
 def test_type_without_binary_decoder(client: oxpg.Client) -> None:
-    """The text fallback of query() needs the connection the stream occupies: the
-    stream refuses such a column with DataError that says to cast to text."""
+    """The text fallback and the catalog lookup of query() need the connection the
+    stream occupies: the stream refuses a type the client has not looked up (or
+    one without a decoder) with DataError that says to cast to text; once query()
+    has looked the type up, streams decode it too."""
     enum = f"mood_{uuid.uuid4().hex[:12]}"
     client.execute(f"CREATE TYPE {enum} AS ENUM ('sad', 'happy')")
     try:
         sql = f"SELECT i, (CASE WHEN i % 2 = 0 THEN 'happy' ELSE 'sad' END)::{enum} AS m FROM generate_series(1, 5) i"
-        assert client.query(sql)[1] == {"i": 2, "m": "happy"}  # query() returns it as str
         with pytest.raises(oxpg.DataError, match="cast it to text"):
             list(client.stream(sql))
+        assert_usable(client)
+        assert client.query(sql)[1] == {"i": 2, "m": "happy"}  # query() looks the enum up: str
+        assert [r["m"] for r in client.stream(sql)] == ["sad", "happy", "sad", "happy", "sad"]
         assert_usable(client)
         with pytest.raises(oxpg.DataError, match="cast it to text"):
             list(client.stream("SELECT 'a fat cat'::tsvector AS v"))

@@ -4,6 +4,7 @@
 
 #include "oxpg/module.h"
 #include "oxpg/stmtcache.h"
+#include "oxpg/typecache.h"
 #include "pythread.h"
 #include <sys/types.h>
 
@@ -34,6 +35,8 @@ typedef struct {
      * held while waiting for anything else. */
     PyThread_type_lock cancel_lock;
     OxpgStatementCache cache;
+    /* Types beyond the static codec table: catalog answers, registered codecs. */
+    OxpgTypeCache types;
     /* A stream still reading its result holds the connection; the next statement
      * (or close) ends it first. Borrowed: the stream clears it when it ends. */
     OxpgStream *active_stream;
@@ -115,6 +118,12 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
 PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *ignored);
 PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *ignored);
 PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
+/* Lock held: ask the catalog about the column types of res that this client does
+ * not know yet (one query per round of nested types). */
+int oxpg_client_resolve_types(OxpgClient *self, const PGresult *res);
+PyObject *oxpg_client_set_type_decoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *oxpg_client_set_type_encoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *oxpg_client_type_encoders(OxpgClient *self, PyObject *ignored);
 PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 extern const char oxpg_stream_doc[];
 PyObject *oxpg_client_executemany(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);

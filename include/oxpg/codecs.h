@@ -18,6 +18,8 @@ typedef struct {
 
 /* NULL when oxpg has no binary decoder for oid. */
 const OxpgCodec *oxpg_codec_lookup(Oid oid);
+/* oxpg_codec_lookup's decoder, shaped as an OxpgNested resolver (ctx unused). */
+oxpg_decode_fn oxpg_static_decoder(void *ctx, Oid oid);
 
 /* Enter one level of a nested value (record, array); DataError when too deep. Pair
  * a 0 return with Py_LeaveRecursiveCall(). */
@@ -79,6 +81,24 @@ PyObject *oxpg_decode_nummultirange(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_datemultirange(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_tsmultirange(OxpgState *st, const char *data, int len);
 PyObject *oxpg_decode_tstzmultirange(OxpgState *st, const char *data, int len);
+
+/* Nested values (array elements, record fields) of a type the static table may not
+ * know: the per-client decoders (typecache.c) pass their own. */
+typedef struct {
+    /* A decoder for every value of oid (resolved once per array), or NULL. */
+    oxpg_decode_fn (*plain)(void *ctx, Oid oid);
+    /* Decode one value of oid when plain gave NULL; NULL with an exception set. */
+    PyObject *(*decode)(void *ctx, OxpgState *st, Oid oid, const char *data, int len);
+    void *ctx;
+} OxpgNested;
+
+/* oxpg_decode_array / oxpg_decode_record with elements / fields decoded through
+ * nested (the static versions use the static table alone). */
+PyObject *oxpg_decode_array_with(OxpgState *st, const char *data, int len, const OxpgNested *nested);
+PyObject *oxpg_decode_record_with(OxpgState *st, const char *data, int len, const OxpgNested *nested);
+
+/* hstore (an extension type, found by name per client): dict[str, str | None]. */
+PyObject *oxpg_decode_hstore(OxpgState *st, const char *data, int len);
 
 /* Text-format decoders, used when a result had to be fetched as text (a column
  * type without binary output, such as aclitem): NULL when the type stays str. */

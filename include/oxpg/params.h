@@ -29,8 +29,10 @@ typedef struct {
 
 /* Encode args into p. On failure an exception naming the parameter is set, -1 is
  * returned and p is already freed. Objects referenced by p (str, bytes) must stay
- * alive until oxpg_params_free: the caller's argument vector guarantees that. */
-int oxpg_params_encode(OxpgState *st, OxpgParams *p, PyObject *const *args, Py_ssize_t n);
+ * alive until oxpg_params_free: the caller's argument vector guarantees that.
+ * encoders: the client's registered encoders ({type: (oid, callable, binary)}, see
+ * oxpg.types), consulted for values the fast path does not take; may be NULL. */
+int oxpg_params_encode(OxpgState *st, OxpgParams *p, PyObject *const *args, Py_ssize_t n, PyObject *encoders);
 void oxpg_params_free(OxpgParams *p);
 
 #endif

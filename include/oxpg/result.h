@@ -4,6 +4,7 @@
 #define OXPG_RESULT_H
 
 #include "oxpg/codecs.h"
+#include "oxpg/typecache.h"
 
 /* Values of columns that have no binary decoder, as text, fetched from the server
  * (row-major order over the non-NULL cells of those columns), split in chunks of
@@ -18,8 +19,10 @@ typedef struct {
 typedef struct {
     Oid type;
     int format;
-    oxpg_decode_fn decode; /* NULL: the value comes from the text forms */
+    oxpg_decode_fn decode; /* NULL: via says how (the client's types, text forms) */
+    int via;               /* OxpgVia */
     const char *type_name;
+    char own_type_name[64]; /* type_name of a type the catalog named */
     PyObject *name;  /* shared by every row */
     int in_timezone; /* a timestamptz: shown in the session's time zone */
 } OxpgColumn;
@@ -32,14 +35,21 @@ typedef struct {
     /* The session's TimeZone for timestamptz values, borrowed and set before each
      * decode; NULL keeps them in UTC (the decoder's own result). */
     PyObject *timezone;
+    /* The client's type knowledge (borrowed; the client outlives its columns), and
+     * its generation when the columns were resolved. NULL: static table only. */
+    OxpgTypeCache *types;
+    unsigned generation;
     OxpgColumn *columns;
 } OxpgColumns;
 
-/* Describe res's columns into cols (freed with oxpg_columns_clear). */
-int oxpg_columns_init(OxpgColumns *cols, const PGresult *res);
+/* Describe res's columns into cols (freed with oxpg_columns_clear); types may be NULL. */
+int oxpg_columns_init(OxpgColumns *cols, const PGresult *res, OxpgTypeCache *types);
 void oxpg_columns_clear(OxpgColumns *cols);
-/* Nonzero when cols still describes res (same count, types and formats). */
-int oxpg_columns_match(const OxpgColumns *cols, const PGresult *res);
+/* Nonzero when cols still describes res (same count, types and formats) and the
+ * client's type knowledge has not changed since. */
+int oxpg_columns_match(const OxpgColumns *cols, const PGresult *res, const OxpgTypeCache *types);
+/* Nonzero when column c's values come from the text forms. */
+int oxpg_column_needs_text(const OxpgColumns *cols, int c);
 
 /* list[dict] (column order kept) or list[tuple]; text may be NULL when no column needs it. */
 PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,

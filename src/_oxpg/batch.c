@@ -119,7 +119,7 @@ static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyO
         Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
         OxpgParams params;
         if (oxpg_client_check_param_count(self, sql, sql_len, n) < 0 ||
-            oxpg_params_encode(st, &params, PySequence_Fast_ITEMS(seq), n) < 0) {
+            oxpg_params_encode(st, &params, PySequence_Fast_ITEMS(seq), n, self->types.encoders) < 0) {
             Py_DECREF(seq);
             goto done;
         }

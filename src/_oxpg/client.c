@@ -357,6 +357,10 @@ PGresult *oxpg_client_collect(OxpgClient *self)
             const char *tag = PQcmdStatus(r);
             if (strcmp(tag, "DISCARD ALL") == 0 || strcmp(tag, "DEALLOCATE ALL") == 0)
                 self->statements_dropped = 1;
+            /* Temporary types may be gone: ask the catalog again (registrations,
+             * keyed by OID, stay; a type created anew has a new OID anyway). */
+            if (strcmp(tag, "DISCARD ALL") == 0 || strcmp(tag, "DISCARD TEMP") == 0)
+                oxpg_types_forget_catalog(&self->types);
             PQclear(last);
             last = r;
         }
@@ -459,20 +463,15 @@ static int send_text_chunk(OxpgClient *self, char *sql, int n, const Oid *types,
     return 0;
 }
 
-static int undecodable(const PGresult *res, int c)
-{
-    return PQfformat(res, c) == 1 && oxpg_codec_lookup(PQftype(res, c)) == NULL;
-}
-
 /* Values of types oxpg has no binary decoder for (extensions, user types) are sent
  * back to the server in their binary form and returned as text: the type's own
  * receive and output functions do the conversion, so any type comes back usable. */
-static int fetch_text_forms(OxpgClient *self, const PGresult *res, OxpgTextForms *text)
+static int fetch_text_forms(OxpgClient *self, const PGresult *res, const OxpgColumns *cols, OxpgTextForms *text)
 {
     int nrows = PQntuples(res), ncols = PQnfields(res);
     long total = 0;
     for (int c = 0; c < ncols; c++) {
-        for (int r = 0; undecodable(res, c) && r < nrows; r++)
+        for (int r = 0; oxpg_column_needs_text(cols, c) && r < nrows; r++)
             total += !PQgetisnull(res, r, c);
     }
     if (total == 0)
@@ -493,7 +492,7 @@ static int fetch_text_forms(OxpgClient *self, const PGresult *res, OxpgTextForms
     int n = 0;
     for (int r = 0; r < nrows; r++) {
         for (int c = 0; c < ncols; c++) {
-            if (!undecodable(res, c) || PQgetisnull(res, r, c))
+            if (!oxpg_column_needs_text(cols, c) || PQgetisnull(res, r, c))
                 continue;
             types[n] = PQftype(res, c);
             values[n] = PQgetvalue(res, r, c);
@@ -811,13 +810,99 @@ static PGresult *run_cached(OxpgClient *self, OxpgStatement **stmtp, const char 
     return res;
 }
 
+/* Ask the catalog about oids (and, round by round, the types they refer to:
+ * element, base and field types), storing the answers in the client's type cache. */
+static int lookup_types(OxpgClient *self, const Oid *oids, int n)
+{
+    Oid *ask = PyMem_Malloc(sizeof(Oid) * (size_t)(n > 0 ? n : 1));
+    if (ask == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(ask, oids, sizeof(Oid) * (size_t)n);
+    int n_ask = n;
+    int rc = 0;
+    /* Nesting deeper than a few levels of distinct user types is rare; what is left
+     * unanswered decodes as text or raises DataError, never wrongly. */
+    for (int round = 0; rc == 0 && n_ask > 0 && round < 8; round++) {
+        /* '{4294967295,...}': at most 11 bytes per OID. */
+        char *literal = PyMem_Malloc((size_t)n_ask * 11 + 3);
+        if (literal == NULL) {
+            PyErr_NoMemory();
+            rc = -1;
+            break;
+        }
+        char *out = literal;
+        *out++ = '{';
+        for (int k = 0; k < n_ask; k++)
+            out += sprintf(out, k == 0 ? "%u" : ",%u", (unsigned)ask[k]);
+        strcpy(out, "}");
+        const char *values[1] = {literal};
+        PGconn *conn = self->conn;
+        int sent;
+        Py_BEGIN_ALLOW_THREADS
+        sent = PQsendQueryParams(conn, oxpg_types_catalog_sql, 1, NULL, values, NULL, NULL, 0);
+        Py_END_ALLOW_THREADS
+        PyMem_Free(literal);
+        if (!sent) {
+            if (PQstatus(conn) == CONNECTION_BAD)
+                oxpg_client_lost(self);
+            else
+                oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
+            rc = -1;
+            break;
+        }
+        PGresult *answer = oxpg_client_collect(self);
+        if (answer == NULL) {
+            rc = -1;
+            break;
+        }
+        Oid *next = NULL;
+        int n_next = 0;
+        rc = oxpg_types_load(&self->types, answer, ask, n_ask, &next, &n_next);
+        PQclear(answer);
+        PyMem_Free(ask);
+        ask = next;
+        n_ask = n_next;
+    }
+    PyMem_Free(ask);
+    return rc;
+}
+
+int oxpg_client_resolve_types(OxpgClient *self, const PGresult *res)
+{
+    int ncols = PQnfields(res);
+    Oid small[16];
+    Oid *unknown = ncols <= 16 ? small : PyMem_Malloc(sizeof(Oid) * (size_t)ncols);
+    if (unknown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int n = 0;
+    for (int c = 0; c < ncols; c++) {
+        Oid oid = PQftype(res, c);
+        if (PQfformat(res, c) != 1 || oxpg_types_settled(&self->types, oid))
+            continue;
+        int seen = 0;
+        for (int k = 0; k < n && !seen; k++)
+            seen = unknown[k] == oid;
+        if (!seen)
+            unknown[n++] = oid;
+    }
+    int rc = n > 0 ? lookup_types(self, unknown, n) : 0;
+    if (unknown != small)
+        PyMem_Free(unknown);
+    return rc;
+}
+
 /* Describe res's columns, reusing the cached statement's description when it still
  * fits. Returns the columns to decode with (stmt's or *local's), NULL on error. */
-static const OxpgColumns *columns_for(OxpgStatement *stmt, const PGresult *res, OxpgColumns *local)
+static const OxpgColumns *columns_for(OxpgClient *self, OxpgStatement *stmt, const PGresult *res,
+                                      OxpgColumns *local)
 {
-    if (stmt != NULL && oxpg_columns_match(&stmt->columns, res))
+    if (stmt != NULL && oxpg_columns_match(&stmt->columns, res, &self->types))
         return &stmt->columns;
-    if (oxpg_columns_init(local, res) < 0)
+    if (oxpg_columns_init(local, res, &self->types) < 0)
         return NULL;
     if (stmt == NULL || stmt->name[0] == '\0')
         return local;
@@ -872,7 +957,8 @@ static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql
 {
     OxpgState *st = self->st;
     OxpgStatement *stmt = NULL;
-    OxpgColumns local = {0, 0, 0, NULL, NULL};
+    OxpgColumns local;
+    memset(&local, 0, sizeof(local));
     OxpgTextForms text = {NULL, 0};
     PyObject *out = NULL;
     PGresult *res = NULL;
@@ -893,11 +979,34 @@ static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql
         out = oxpg_result_rowcount(res);
         goto done;
     }
-    OxpgColumns *cols = (OxpgColumns *)columns_for(stmt, res, &local);
-    if (cols == NULL || (cols->needs_text && fetch_text_forms(self, res, &text) < 0))
+    if (oxpg_client_resolve_types(self, res) < 0)
         goto done;
-    cols->timezone = oxpg_client_timezone(self);
-    out = oxpg_result_rows(st, res, cols, &text, mode == RUN_DICTS);
+    for (int attempt = 0;; attempt++) {
+        OxpgColumns *cols = (OxpgColumns *)columns_for(self, stmt, res, &local);
+        if (cols == NULL || (cols->needs_text && fetch_text_forms(self, res, cols, &text) < 0))
+            goto done;
+        cols->timezone = oxpg_client_timezone(self);
+        self->types.missing = 0;
+        out = oxpg_result_rows(st, res, cols, &text, mode == RUN_DICTS);
+        /* A record field (or array element) of a type nobody asked the catalog
+         * about: an anonymous record's field types are only in its data. Look it up
+         * and decode again; each round learns at least one type. */
+        Oid missing = self->types.missing;
+        if (out != NULL || missing == 0 || attempt == 8 || self->conn == NULL)
+            break;
+        PyObject *pending = oxpg_err_take();
+        int rc = lookup_types(self, &missing, 1);
+        if (rc < 0) {
+            Py_XDECREF(pending);
+            goto done;
+        }
+        oxpg_err_restore(pending);
+        if (oxpg_types_settled(&self->types, missing) == 0)
+            break;
+        PyErr_Clear();
+        free_text_forms(&text);
+        oxpg_columns_clear(&local);
+    }
 done:
     free_text_forms(&text);
     oxpg_columns_clear(&local);
@@ -968,7 +1077,7 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
     if (oxpg_client_check_process(self) < 0)
         return NULL;
     OxpgParams params;
-    if (oxpg_params_encode(st, &params, args + 1, nargs - 1) < 0)
+    if (oxpg_params_encode(st, &params, args + 1, nargs - 1, self->types.encoders) < 0)
         return NULL;
     /* Without parameters execute() uses the simple protocol, which allows several
      * statements in one string; query() always uses the extended protocol for
@@ -1200,6 +1309,9 @@ static PyMethodDef client_methods[] = {
     {"_pipeline_sync", (PyCFunction)oxpg_pipeline_sync, METH_NOARGS, NULL},
     {"_pipeline_next", (PyCFunction)oxpg_pipeline_next, METH_NOARGS, NULL},
     {"_pipeline_exit", (PyCFunction)oxpg_pipeline_exit, METH_NOARGS, NULL},
+    {"_set_type_decoder", (PyCFunction)(void (*)(void))oxpg_client_set_type_decoder, METH_FASTCALL, NULL},
+    {"_set_type_encoder", (PyCFunction)(void (*)(void))oxpg_client_set_type_encoder, METH_FASTCALL, NULL},
+    {"_type_encoders", (PyCFunction)oxpg_client_type_encoders, METH_NOARGS, NULL},
     {"statement_cache_info", (PyCFunction)Client_statement_cache_info, METH_NOARGS, statement_cache_info_doc},
     {"__enter__", (PyCFunction)Client_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))Client_exit, METH_FASTCALL, NULL},
@@ -1241,6 +1353,13 @@ static void Client_finalize(OxpgClient *self)
 static int Client_traverse(OxpgClient *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
+    /* Registered codecs may refer back to the client (a bound method). */
+    return oxpg_types_traverse(&self->types, visit, arg);
+}
+
+static int Client_clear(OxpgClient *self)
+{
+    oxpg_types_clear_python(&self->types);
     return 0;
 }
 
@@ -1253,6 +1372,7 @@ static void Client_dealloc(OxpgClient *self)
     finish_connection(self);
     clear_notices(self);
     oxpg_cache_free(&self->cache);
+    oxpg_types_free(&self->types);
     PyMem_Free(self->pipeline.kinds);
     if (self->lock != NULL)
         PyThread_free_lock(self->lock);
@@ -1274,6 +1394,7 @@ static PyType_Slot client_slots[] = {
     {Py_tp_getset, client_getset},
     {Py_tp_repr, Client_repr},
     {Py_tp_traverse, Client_traverse},
+    {Py_tp_clear, Client_clear},
     {Py_tp_finalize, Client_finalize},
     {Py_tp_dealloc, Client_dealloc},
     {0, NULL},

@@ -1223,13 +1223,82 @@ static int encode_array(OxpgState *st, OxpgParams *p, int i, PyObject *v)
 /* ----------------------------------------------------------- the slow path */
 
 /* Subclasses and the less common types: kept out of the inlined fast path. */
-static OXPG_NOINLINE int encode_other(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+/* ------------------------------------------------------ registered encoders */
+
+/* A value whose class (or a base class: the first in its MRO) has an encoder
+ * registered through oxpg.types: encoder(v) gives str (text format) or bytes
+ * (binary), sent with the registered type's OID; None sends NULL. Returns 1 when
+ * no encoder applies, else 0 or -1. */
+static int encode_registered(OxpgState *st, OxpgParams *p, int i, PyObject *v, PyObject *encoders)
+{
+    PyObject *mro = Py_TYPE(v)->tp_mro;
+    PyObject *entry = NULL;
+    for (Py_ssize_t k = 0; mro != NULL && k < PyTuple_GET_SIZE(mro) && entry == NULL; k++) {
+        entry = PyDict_GetItemWithError(encoders, PyTuple_GET_ITEM(mro, k));
+        if (entry == NULL && PyErr_Occurred())
+            return -1;
+    }
+    if (entry == NULL)
+        return 1;
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3) {
+        PyErr_SetString(PyExc_TypeError, "internal error: malformed encoder registration");
+        return -1;
+    }
+    Py_INCREF(entry); /* the encoder may change the registrations while it runs */
+    int rc = -1;
+    Oid oid = (Oid)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(entry, 0));
+    int binary = PyTuple_GET_ITEM(entry, 2) == Py_True;
+    PyObject *out = PyErr_Occurred() ? NULL : PyObject_CallOneArg(PyTuple_GET_ITEM(entry, 1), v);
+    if (out == NULL)
+        goto done;
+    size_t start = p->arena_used;
+    if (out == Py_None) {
+        set_external(p, i, 0, NULL, 0, FORMAT_BINARY);
+        rc = 0;
+    } else if (binary) {
+        Py_buffer view;
+        if (!PyBytes_Check(out) && !PyByteArray_Check(out)) {
+            PyErr_Format(st->DataError, "parameter $%d: the binary encoder registered for %.200s returned %.200s, "
+                         "not bytes", i + 1, Py_TYPE(v)->tp_name, Py_TYPE(out)->tp_name);
+            goto done;
+        }
+        if (PyObject_GetBuffer(out, &view, PyBUF_SIMPLE) < 0)
+            goto done;
+        rc = write_bytes(p, view.buf, (size_t)view.len);
+        PyBuffer_Release(&view);
+        if (rc == 0)
+            rc = finish(st, p, i, start, oid, FORMAT_BINARY);
+    } else {
+        if (!PyUnicode_Check(out)) {
+            PyErr_Format(st->DataError, "parameter $%d: the text encoder registered for %.200s returned %.200s, "
+                         "not str", i + 1, Py_TYPE(v)->tp_name, Py_TYPE(out)->tp_name);
+            goto done;
+        }
+        Py_ssize_t size;
+        const char *utf8 = text_utf8(st, i, out, &size);
+        if (utf8 == NULL)
+            goto done;
+        rc = write_bytes(p, utf8, (size_t)size);
+        if (rc == 0)
+            rc = finish_text(st, p, i, start);
+        if (rc == 0)
+            p->types[i] = oid;
+    }
+done:
+    Py_XDECREF(out);
+    Py_DECREF(entry);
+    return rc;
+}
+
+static OXPG_NOINLINE int encode_other(OxpgState *st, OxpgParams *p, int i, PyObject *v, PyObject *encoders)
 {
     PyDateTime_CAPI *dt = st->datetime_api;
     size_t start = p->arena_used;
     Type t;
     int rc;
-    if (PyObject_TypeCheck(v, dt->DateTimeType) || PyObject_TypeCheck(v, dt->TimeType)) {
+    if (encoders != NULL && PyDict_GET_SIZE(encoders) > 0 && (rc = encode_registered(st, p, i, v, encoders)) != 1) {
+        /* handled (or failed) by a registered encoder */
+    } else if (PyObject_TypeCheck(v, dt->DateTimeType) || PyObject_TypeCheck(v, dt->TimeType)) {
         /* Common enough to skip classify(): one utcoffset() call, not two. */
         int is_datetime = PyObject_TypeCheck(v, dt->DateTimeType);
         int aware = -1;
@@ -1277,7 +1346,7 @@ static OXPG_NOINLINE int encode_other(OxpgState *st, OxpgParams *p, int i, PyObj
     return -1;
 }
 
-static inline int encode_one(OxpgState *st, OxpgParams *p, int i, PyObject *v)
+static inline int encode_one(OxpgState *st, OxpgParams *p, int i, PyObject *v, PyObject *encoders)
 {
     PyTypeObject *type = Py_TYPE(v);
     if (v == Py_None) {
@@ -1305,10 +1374,10 @@ static inline int encode_one(OxpgState *st, OxpgParams *p, int i, PyObject *v)
         set_external(p, i, OXPG_BYTEAOID, PyBytes_AS_STRING(v), (int)PyBytes_GET_SIZE(v), FORMAT_BINARY);
         return 0;
     }
-    return encode_other(st, p, i, v);
+    return encode_other(st, p, i, v, encoders);
 }
 
-int oxpg_params_encode(OxpgState *st, OxpgParams *p, PyObject *const *args, Py_ssize_t n)
+int oxpg_params_encode(OxpgState *st, OxpgParams *p, PyObject *const *args, Py_ssize_t n, PyObject *encoders)
 {
     if (n > OXPG_MAX_PARAMS) {
         PyErr_Format(st->ProgrammingError, "too many parameters: %zd (PostgreSQL accepts at most %d)", n,
@@ -1320,7 +1389,7 @@ int oxpg_params_encode(OxpgState *st, OxpgParams *p, PyObject *const *args, Py_s
     if (setup(p, n) < 0)
         goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (encode_one(st, p, (int)i, args[i]) < 0)
+        if (encode_one(st, p, (int)i, args[i], encoders) < 0)
             goto fail;
     }
     /* The arena no longer moves: turn offsets into pointers. */

@@ -133,7 +133,7 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
     if (oxpg_client_check_process(self) < 0)
         return NULL;
     OxpgParams params;
-    if (oxpg_params_encode(st, &params, args + 2, nargs - 2) < 0)
+    if (oxpg_params_encode(st, &params, args + 2, nargs - 2, self->types.encoders) < 0)
         return NULL;
     int ok = 0;
     if (oxpg_client_lock(self) == 0) {
@@ -186,12 +186,13 @@ static PyObject *command_value(OxpgClient *self, int kind, PGresult *res)
         return oxpg_result_rowcount(res);
     } else {
         OxpgColumns cols;
-        if (oxpg_columns_init(&cols, res) < 0)
+        if (oxpg_columns_init(&cols, res, &self->types) < 0)
             return NULL;
         PyObject *rows = NULL;
         if (cols.needs_text) {
             /* The text-form round trip would need the connection the pipeline holds. */
-            PyErr_SetString(st->DataError, "pipeline: a column's type has no binary decoder in oxpg; "
+            PyErr_SetString(st->DataError, "pipeline: a column's type has no binary decoder in oxpg (or this "
+                                           "client has not looked the type up yet: query() does); "
                                            "cast it to text in the SQL");
         } else {
             cols.timezone = oxpg_client_timezone(self);

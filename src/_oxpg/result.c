@@ -33,13 +33,15 @@ static int find_duplicates(OxpgColumns *cols)
     return 0;
 }
 
-int oxpg_columns_init(OxpgColumns *cols, const PGresult *res)
+int oxpg_columns_init(OxpgColumns *cols, const PGresult *res, OxpgTypeCache *types)
 {
     int n = PQnfields(res);
     cols->count = 0;
     cols->duplicate_names = 0;
     cols->needs_text = 0;
     cols->timezone = NULL;
+    cols->types = types;
+    cols->generation = types != NULL ? types->generation : 0;
     cols->columns = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(OxpgColumn));
     if (cols->columns == NULL) {
         PyErr_NoMemory();
@@ -53,9 +55,18 @@ int oxpg_columns_init(OxpgColumns *cols, const PGresult *res)
         const OxpgCodec *codec = oxpg_codec_lookup(col->type);
         col->type_name = codec != NULL ? codec->name : "text";
         if (col->format == 1) {
-            col->decode = codec != NULL ? codec->decode_binary : NULL;
-            cols->needs_text |= col->decode == NULL;
+            col->via = oxpg_types_column(types, col->type, &col->decode);
+            if (codec == NULL) {
+                const OxpgTypeInfo *info = oxpg_types_find(types, col->type);
+                if (info != NULL && info->name[0] != '\0') {
+                    memcpy(col->own_type_name, info->name, sizeof(col->own_type_name));
+                    col->type_name = col->own_type_name;
+                } else
+                    col->type_name = col->via == OXPG_VIA_TEXT ? "text" : "user type";
+            }
+            cols->needs_text |= col->via == OXPG_VIA_TEXT || col->via == OXPG_VIA_TEXT_USER;
         } else {
+            col->via = OXPG_VIA_STATIC;
             /* A text-format result: typed where the text is unambiguous, else str. */
             oxpg_decode_fn text_decode = oxpg_text_decoder(col->type);
             col->decode = text_decode != NULL ? text_decode : oxpg_decode_text;
@@ -77,15 +88,22 @@ int oxpg_columns_init(OxpgColumns *cols, const PGresult *res)
     return 0;
 }
 
-int oxpg_columns_match(const OxpgColumns *cols, const PGresult *res)
+int oxpg_columns_match(const OxpgColumns *cols, const PGresult *res, const OxpgTypeCache *types)
 {
-    if (cols->columns == NULL || PQnfields(res) != cols->count)
+    if (cols->columns == NULL || PQnfields(res) != cols->count || cols->types != types ||
+        (types != NULL && cols->generation != types->generation))
         return 0;
     for (int c = 0; c < cols->count; c++) {
         if (PQftype(res, c) != cols->columns[c].type || PQfformat(res, c) != cols->columns[c].format)
             return 0;
     }
     return 1;
+}
+
+int oxpg_column_needs_text(const OxpgColumns *cols, int c)
+{
+    int via = cols->columns[c].via;
+    return cols->columns[c].format == 1 && (via == OXPG_VIA_TEXT || via == OXPG_VIA_TEXT_USER);
 }
 
 static PyObject *text_form(OxpgState *st, const OxpgTextForms *text, long k)
@@ -140,9 +158,15 @@ static inline PyObject *decode_cell(OxpgState *st, const PGresult *res, const Ox
 {
     if (PQgetisnull(res, r, c))
         return Py_NewRef(Py_None);
-    if (OXPG_UNLIKELY(col->decode == NULL))
+    PyObject *value;
+    if (OXPG_LIKELY(col->decode != NULL))
+        value = col->decode(st, PQgetvalue(res, r, c), PQgetlength(res, r, c));
+    else if (col->via == OXPG_VIA_TYPES)
+        value = oxpg_types_decode(cols->types, st, col->type, PQgetvalue(res, r, c), PQgetlength(res, r, c));
+    else if (col->via == OXPG_VIA_TEXT_USER)
+        value = oxpg_types_decode_text_form(cols->types, st, col->type, text_form(st, text, (*text_index)++));
+    else
         return text_form(st, text, (*text_index)++);
-    PyObject *value = col->decode(st, PQgetvalue(res, r, c), PQgetlength(res, r, c));
     if (OXPG_UNLIKELY(value == NULL))
         return name_decode_error(st, col, r);
     if (col->in_timezone && cols->timezone != NULL)

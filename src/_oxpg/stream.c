@@ -86,9 +86,9 @@ static int fill(OxpgStream *stream)
         }
         ExecStatusType status = PQresultStatus(r);
         if (status == PGRES_SINGLE_TUPLE && error == NULL) {
-            if (stream->columns.columns == NULL || !oxpg_columns_match(&stream->columns, r)) {
+            if (stream->columns.columns == NULL || !oxpg_columns_match(&stream->columns, r, &client->types)) {
                 oxpg_columns_clear(&stream->columns);
-                if (oxpg_columns_init(&stream->columns, r) < 0) {
+                if (oxpg_columns_init(&stream->columns, r, &client->types) < 0) {
                     PQclear(r);
                     detach(stream);
                     oxpg_client_cancel_and_drain(client);
@@ -98,7 +98,8 @@ static int fill(OxpgStream *stream)
             if (stream->columns.needs_text) {
                 /* The text-form round trip needs the connection this result occupies. */
                 PQclear(r);
-                PyErr_SetString(st->DataError, "stream(): a column's type has no binary decoder in oxpg; "
+                PyErr_SetString(st->DataError, "stream(): a column's type has no binary decoder in oxpg (or this "
+                                               "client has not looked the type up yet: query() does); "
                                                "cast it to text in the SQL");
                 detach(stream);
                 oxpg_client_cancel_and_drain(client);
@@ -424,7 +425,7 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
         return NULL;
     }
     OxpgParams params;
-    if (oxpg_params_encode(st, &params, args + 1, nargs - 1) < 0) {
+    if (oxpg_params_encode(st, &params, args + 1, nargs - 1, self->types.encoders) < 0) {
         Py_DECREF(stream);
         return NULL;
     }

@@ -66,12 +66,14 @@ class Later:
 
 
 @pytest.fixture
-def table(dsn: str) -> Iterator[str]:
+def table(dsn: str, client: oxpg.Client) -> Iterator[str]:
     name = f"cx_{uuid.uuid4().hex[:12]}"
     with oxpg.connect(dsn) as c:
         c.execute(f"CREATE TABLE {name} (id int PRIMARY KEY)")
     yield name
-    with oxpg.connect(dsn) as c:
+    if not client.closed and client.in_transaction:
+        client.execute("ROLLBACK")
+    with oxpg.connect(dsn, options="-c lock_timeout=5s") as c:
         c.execute(f"DROP TABLE IF EXISTS {name}")
 
 

@@ -44,6 +44,8 @@
 #define FUZZ_OID_LIMIT 16384
 #define FUZZ_OID_MASK 0x3FFF
 #define FUZZ_TEXT_BIT 0x8000
+/* hstore's binary decoder (typecache.c finds the type by name per client). */
+#define FUZZ_HSTORE_SELECTOR 16383
 /* Inputs up to this size are decoded at every length 0..size. */
 #define FUZZ_ALL_PREFIXES_MAX 256
 /* Larger ones at 0..FUZZ_EDGE-1, size-FUZZ_EDGE+1..size, and size/2. */
@@ -84,11 +86,18 @@ static void collect_targets(void)
         for (Oid oid = 0; oid < FUZZ_OID_LIMIT; oid++) {
             const OxpgCodec *codec = oxpg_codec_lookup(oid);
             oxpg_decode_fn decode = format == 0 ? (codec != NULL ? codec->decode_binary : NULL) : oxpg_text_decoder(oid);
+            const char *name = codec != NULL ? codec->name : "?";
+            /* Decoders of types found by name per client (no fixed OID) sit on
+             * selectors no built-in type uses. */
+            if (format == 0 && oid == FUZZ_HSTORE_SELECTOR && decode == NULL) {
+                decode = oxpg_decode_hstore;
+                name = "hstore";
+            }
             at[oid] = -1;
             if (decode == NULL)
                 continue;
             at[oid] = n_targets;
-            targets[n_targets++] = (Target){oid, format, codec != NULL ? codec->name : "?", decode};
+            targets[n_targets++] = (Target){oid, format, name, decode};
         }
         /* Downwards, so each OID finds the first decoder at or above it; above the
          * last decoder, wrap to the first. */

@@ -102,7 +102,8 @@ def test_array_of_undecodable_elements_comes_back_as_text(client: oxpg.Client) -
 
 
 def test_record_with_undecodable_field_raises_data_error(client: oxpg.Client) -> None:
-    with pytest.raises(oxpg.DataError, match="cannot decode inside a record"):
+    # tsvector stays text, and a text form cannot be fetched for one field.
+    with pytest.raises(oxpg.DataError, match="tsvector .*cannot be fetched inside an array or record"):
         client.query("SELECT ROW(1, 'a b'::tsvector) AS v")
     assert client.query("SELECT 1 AS ok") == [{"ok": 1}]
 

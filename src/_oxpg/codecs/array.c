@@ -8,7 +8,9 @@
 
 typedef struct {
     OxpgState *st;
-    const OxpgCodec *element;
+    oxpg_decode_fn plain; /* every element's decoder, or NULL: nested->decode each */
+    const OxpgNested *nested;
+    Oid element_oid;
     const char *p;
     const char *end;
     const int32_t *dims;
@@ -25,7 +27,8 @@ static PyObject *read_element(ArrayReader *r)
         return Py_NewRef(Py_None);
     if (len < 0 || len > r->end - r->p)
         return NULL;
-    PyObject *value = r->element->decode_binary(r->st, r->p, len);
+    PyObject *value = r->plain != NULL ? r->plain(r->st, r->p, len)
+                                       : r->nested->decode(r->nested->ctx, r->st, r->element_oid, r->p, len);
     r->p += len;
     return value;
 }
@@ -48,7 +51,7 @@ static PyObject *read_dimension(ArrayReader *r, int d)
     return list;
 }
 
-static PyObject *decode_array(OxpgState *st, const char *data, int len)
+static PyObject *decode_array(OxpgState *st, const char *data, int len, const OxpgNested *nested)
 {
     if (OXPG_UNLIKELY(len < 12))
         return oxpg_decode_malformed(st, "array", len);
@@ -70,15 +73,8 @@ static PyObject *decode_array(OxpgState *st, const char *data, int len)
         if (total > (len - 12 - 8 * ndim) / 4)
             return oxpg_decode_malformed(st, "array", len);
     }
-    const OxpgCodec *element = oxpg_codec_lookup(element_oid);
-    if (element == NULL) {
-        PyErr_Format(st->DataError,
-                     "array elements have type OID %u, which oxpg cannot decode inside an array yet; "
-                     "cast the array to text in SQL",
-                     (unsigned)element_oid);
-        return NULL;
-    }
-    ArrayReader r = {st, element, data + 12 + 8 * ndim, data + len, dims, ndim};
+    oxpg_decode_fn plain = nested->plain(nested->ctx, element_oid);
+    ArrayReader r = {st, plain, nested, element_oid, data + 12 + 8 * ndim, data + len, dims, ndim};
     PyObject *list = read_dimension(&r, 0);
     if (list == NULL) {
         if (!PyErr_Occurred())
@@ -94,11 +90,30 @@ static PyObject *decode_array(OxpgState *st, const char *data, int len)
 
 /* Records and arrays nest (a record of arrays of records...): the depth is bounded
  * like Python's own recursion, so a crafted value cannot overflow the C stack. */
-PyObject *oxpg_decode_array(OxpgState *st, const char *data, int len)
+PyObject *oxpg_decode_array_with(OxpgState *st, const char *data, int len, const OxpgNested *nested)
 {
     if (oxpg_enter_nested(st, "array") < 0)
         return NULL;
-    PyObject *value = decode_array(st, data, len);
+    PyObject *value = decode_array(st, data, len, nested);
     Py_LeaveRecursiveCall();
     return value;
+}
+
+/* The static table alone (oxpg_static_decoder): elements of other types raise DataError. */
+static PyObject *static_unknown(void *ctx, OxpgState *st, Oid oid, const char *data, int len)
+{
+    (void)ctx;
+    (void)data;
+    (void)len;
+    PyErr_Format(st->DataError,
+                 "array elements have type OID %u, which oxpg cannot decode inside an array yet; "
+                 "cast the array to text in SQL",
+                 (unsigned)oid);
+    return NULL;
+}
+
+PyObject *oxpg_decode_array(OxpgState *st, const char *data, int len)
+{
+    static const OxpgNested nested = {oxpg_static_decoder, static_unknown, NULL};
+    return oxpg_decode_array_with(st, data, len, &nested);
 }

@@ -2,8 +2,9 @@
  * Wire form: int32 field count, then per field: type OID, int32 length (-1 NULL),
  * value bytes. Fields decode through the same codec table. */
 #include "oxpg/codecs.h"
+#include "oxpg/errors.h"
 
-static PyObject *decode_record(OxpgState *st, const char *data, int len)
+static PyObject *decode_record(OxpgState *st, const char *data, int len, const OxpgNested *nested)
 {
     if (OXPG_UNLIKELY(len < 4))
         return oxpg_decode_malformed(st, "record", len);
@@ -28,15 +29,15 @@ static PyObject *decode_record(OxpgState *st, const char *data, int len)
         } else {
             if (flen < 0 || flen > end - p)
                 goto malformed;
-            const OxpgCodec *codec = oxpg_codec_lookup(oid);
-            if (codec == NULL) {
-                PyErr_Format(st->DataError,
-                             "record field %d has type OID %u, which oxpg cannot decode inside a record yet; "
-                             "cast the record or that field to text in SQL",
-                             (int)f + 1, (unsigned)oid);
-                goto fail;
+            oxpg_decode_fn plain = nested->plain(nested->ctx, oid);
+            value = plain != NULL ? plain(st, p, flen) : nested->decode(nested->ctx, st, oid, p, flen);
+            if (value == NULL && plain == NULL && PyErr_ExceptionMatches(st->DataError)) {
+                PyObject *prefix = PyUnicode_FromFormat("record field %d", (int)f + 1);
+                if (prefix != NULL) {
+                    oxpg_reraise_as(st->DataError, PyUnicode_AsUTF8(prefix));
+                    Py_DECREF(prefix);
+                }
             }
-            value = codec->decode_binary(st, p, flen);
             p += flen;
         }
         if (value == NULL)
@@ -55,11 +56,30 @@ fail:
 
 /* Records and arrays nest (a record of arrays of records...): the depth is bounded
  * like Python's own recursion, so a crafted value cannot overflow the C stack. */
-PyObject *oxpg_decode_record(OxpgState *st, const char *data, int len)
+PyObject *oxpg_decode_record_with(OxpgState *st, const char *data, int len, const OxpgNested *nested)
 {
     if (oxpg_enter_nested(st, "record") < 0)
         return NULL;
-    PyObject *value = decode_record(st, data, len);
+    PyObject *value = decode_record(st, data, len, nested);
     Py_LeaveRecursiveCall();
     return value;
+}
+
+/* The static table alone (oxpg_static_decoder): fields of other types raise DataError. */
+static PyObject *static_unknown(void *ctx, OxpgState *st, Oid oid, const char *data, int len)
+{
+    (void)ctx;
+    (void)data;
+    (void)len;
+    PyErr_Format(st->DataError,
+                 "type OID %u, which oxpg cannot decode inside a record yet; "
+                 "cast the record or that field to text in SQL",
+                 (unsigned)oid);
+    return NULL;
+}
+
+PyObject *oxpg_decode_record(OxpgState *st, const char *data, int len)
+{
+    static const OxpgNested nested = {oxpg_static_decoder, static_unknown, NULL};
+    return oxpg_decode_record_with(st, data, len, &nested);
 }

@@ -187,3 +187,10 @@ int oxpg_enter_nested(OxpgState *st, const char *type_name)
     }
     return -1;
 }
+
+oxpg_decode_fn oxpg_static_decoder(void *ctx, Oid oid)
+{
+    (void)ctx;
+    const OxpgCodec *codec = oxpg_codec_lookup(oid);
+    return codec != NULL ? codec->decode_binary : NULL;
+}

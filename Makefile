@@ -35,14 +35,14 @@ build: bootstrap
 demo: build
 	$(PY) examples/quickstart.py
 
-# -Werror here (and so in CI): warnings are bugs in this code base. After pytest, the
-# decoders are fuzzed for FUZZ_SECONDS (0: only replay tests/fuzz/crashes/), so
-# bootstrap installs clang for these two targets.
+# -Werror here (and so in CI): warnings are bugs in this code base. Before pytest (so
+# its summary closes the output), the decoders are fuzzed for FUZZ_SECONDS (0: only
+# replay tests/fuzz/crashes/), so bootstrap installs clang for these two targets.
 test: export OXPG_WERROR := 1
 test fuzz: export OXPG_FUZZ_TOOLCHAIN := 1
 test: build
-	$(PY) -m pytest $(PYTEST_ARGS)
 	$(FUZZ)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 fuzz: bootstrap
 	$(FUZZ)

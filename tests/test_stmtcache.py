@@ -526,3 +526,19 @@ def test_memory_flat_over_100k_distinct_statements(make_client: Callable[..., ox
     assert len(server_statements(c)) == 100, "evicted statements are deallocated on the server"
     grown = (rss() - base) / 2**20
     assert grown < 2, f"RSS grew by {grown:.2f} MiB after warm-up; samples {samples}; {elapsed:.1f} s"
+
+
+def test_stale_inferred_parameter_types_are_prepared_afresh(make_client: Callable[..., oxpg.Client]) -> None:
+    """A str parameter is sent untyped and PREPARE fixes its type from the context;
+    a table recreated with another column type makes that type stale. Outside a
+    transaction oxpg retries unprepared instead of failing."""
+    c = make_client(statement_cache_size=100, prepare_threshold=2)
+    c.execute("CREATE TEMP TABLE inferred (a int)")
+    for _ in range(3):
+        c.execute("INSERT INTO inferred VALUES ($1)", "5")
+    c.execute("DROP TABLE inferred; CREATE TEMP TABLE inferred (a int4range)")
+    assert c.execute("INSERT INTO inferred VALUES ($1)", "[1,5)") == 1
+    assert c.query_value("SELECT a::text FROM inferred") == "[1,5)"
+    # A value the new type rejects still raises its own error.
+    with pytest.raises(oxpg.DataError):
+        c.execute("INSERT INTO inferred VALUES ($1)", "not a range")

@@ -16,6 +16,7 @@ struct OxpgStatement {
     Oid *param_types;
     unsigned long uses;
     int succeeded;       /* ran without error at least once: worth keeping */
+    int params_checked;  /* the parameter count was checked against the placeholders */
     char name[32];       /* server-side name once prepared, "" before */
     OxpgColumns columns; /* result description, count 0 until first seen */
 };

@@ -102,6 +102,7 @@ static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyO
     int rc = -1;
     PyObject *row;
     long index = 0;
+    Py_ssize_t checked_count = -1;
     /* first is the row the caller peeked at (owned); then the rest of the iterator. */
     for (row = first; row != NULL; row = PyIter_Next(rows)) {
         /* A str, a set or a dict iterates too, but as characters, in no order or as
@@ -118,11 +119,14 @@ static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyO
             goto done;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
         OxpgParams params;
-        if (oxpg_client_check_param_count(self, sql, sql_len, n) < 0 ||
+        /* The SQL does not change within a batch: count its placeholders once per
+         * row length, not once per row. */
+        if ((n != checked_count && oxpg_client_check_param_count(self, sql, sql_len, n) < 0) ||
             oxpg_params_encode(st, &params, PySequence_Fast_ITEMS(seq), n, self->types.encoders) < 0) {
             Py_DECREF(seq);
             goto done;
         }
+        checked_count = n;
         int ok = 1;
         if (!fits_prepared(&params, prepared, nprepared)) {
             PyMem_Free(prepared);

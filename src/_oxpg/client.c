@@ -952,8 +952,8 @@ PyObject *oxpg_client_timezone(OxpgClient *self)
 }
 
 /* Lock held: send, collect and decode. */
-static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql, OxpgParams *params, int simple,
-                           RunMode mode)
+static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql, Py_ssize_t sql_len,
+                           OxpgParams *params, int simple, RunMode mode)
 {
     OxpgState *st = self->st;
     OxpgStatement *stmt = NULL;
@@ -966,6 +966,17 @@ static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql
         stmt = oxpg_cache_get(&self->cache, sql_obj, params->count, params->types);
         if (stmt == NULL && PyErr_Occurred())
             return NULL;
+    }
+    /* Counting placeholders scans the SQL: once per cached statement is enough (the
+     * same text with the same number of parameters passes or fails alike). */
+    if (stmt == NULL || !stmt->params_checked) {
+        if (oxpg_client_check_param_count(self, sql, sql_len, params->count) < 0) {
+            if (stmt != NULL && !stmt->succeeded)
+                oxpg_cache_forget(&self->cache, stmt);
+            return NULL;
+        }
+        if (stmt != NULL)
+            stmt->params_checked = 1;
     }
     res = stmt != NULL ? run_cached(self, &stmt, sql, params) : send_and_collect_any(self, sql, params, simple);
     if (self->statements_dropped && self->conn != NULL) {
@@ -1091,9 +1102,9 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
         self->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
         /* Decoding happens under the lock too: the cached column descriptions it
          * uses belong to the connection's statement cache. */
-        if (oxpg_client_check_usable(self) == 0 && oxpg_client_check_param_count(self, sql, sql_len, nargs - 1) == 0) {
+        if (oxpg_client_check_usable(self) == 0) {
             oxpg_stream_abandon(self);
-            out = self->conn != NULL ? run_locked(self, args[0], sql, &params, simple, mode) : NULL;
+            out = self->conn != NULL ? run_locked(self, args[0], sql, sql_len, &params, simple, mode) : NULL;
             if (out == NULL && !PyErr_Occurred())
                 PyErr_SetString(st->OperationalError, "the connection was lost");
         }

@@ -312,13 +312,14 @@ static int is_sequence(PyObject *v)
 /* utcoffset() of an aware value as a new reference, Py_None when naive, NULL on error. */
 static PyObject *utcoffset(OxpgState *st, PyObject *v)
 {
-    PyObject *tz = PyObject_GetAttrString(v, "tzinfo");
-    if (tz == NULL)
-        return NULL;
-    int naive = tz == Py_None;
-    Py_DECREF(tz);
-    if (naive)
+    /* The tzinfo field itself (datetime and time subclasses share the layout): no
+     * attribute lookup, and UTC, the common aware zone, needs no method call. */
+    PyDateTime_CAPI *dt = st->datetime_api;
+    PyObject *tz = PyObject_TypeCheck(v, dt->DateTimeType) ? PyDateTime_DATE_GET_TZINFO(v) : PyDateTime_TIME_GET_TZINFO(v);
+    if (tz == Py_None)
         Py_RETURN_NONE;
+    if (tz == st->utc)
+        return dt->Delta_FromDelta(0, 0, 0, 1, dt->DeltaType);
     PyObject *off = PyObject_CallMethodNoArgs(v, st->str_utcoffset);
     if (off != NULL && off != Py_None && !PyObject_TypeCheck(off, st->datetime_api->DeltaType)) {
         Py_DECREF(off);

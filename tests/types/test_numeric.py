@@ -190,3 +190,29 @@ def test_column_with_typmod(db):
 def test_null(one):
     assert one("SELECT NULL::numeric AS v") is None
     assert one("SELECT $1::numeric AS v", None) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["123.45", "-0.001", "1E+5", "1.20E-7", "0E-7", "-0", "NaN", "Infinity", "-Infinity", "9" * 40 + "." + "1" * 20],
+)
+def test_decimal_parameters_keep_value_and_scale(client, text):
+    # Plain Decimals are encoded from their str() form: every notation must survive.
+    value = Decimal(text)
+    (row,) = client.query("SELECT $1::numeric AS v", value)
+    if value.is_nan():
+        assert row["v"].is_nan()
+        return
+    assert row["v"] == value
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < 0:
+        # A negative exponent is the scale PostgreSQL keeps ('1.20E-7' has 9 digits).
+        assert row["v"].as_tuple().exponent == exponent
+
+
+def test_decimal_subclass_with_its_own_str_is_encoded_by_value(client):
+    class Shown(Decimal):
+        def __str__(self) -> str:
+            return "not a number"
+
+    assert client.query("SELECT $1::numeric AS v", Shown("2.50")) == [{"v": Decimal("2.50")}]

@@ -169,8 +169,90 @@ static int pack_special(unsigned sign, char **out, int *out_len)
     return 0;
 }
 
+/* A plain Decimal's str() ("-12.50", "1E+5", "NaN", "-Infinity") is C code; its
+ * as_tuple() builds a named tuple through Python. Returns 1 when the text was not
+ * recognised (the caller then asks as_tuple()). */
+static int encode_decimal_text(PyObject *value, char **out, int *out_len)
+{
+    PyObject *text = PyObject_Str(value);
+    if (text == NULL)
+        return -1;
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &len);
+    int rc = 1;
+    unsigned char *dec = NULL;
+    if (s == NULL) {
+        rc = -1;
+        goto done;
+    }
+    Py_ssize_t i = 0;
+    int negative = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        negative = s[i++] == '-';
+    if (len - i == 3 && memcmp(s + i, "NaN", 3) == 0) {
+        rc = pack_special(NUMERIC_NAN, out, out_len);
+        goto done;
+    }
+    if (len - i == 8 && memcmp(s + i, "Infinity", 8) == 0) {
+        rc = pack_special(negative ? NUMERIC_NINF : NUMERIC_PINF, out, out_len);
+        goto done;
+    }
+    if ((dec = PyMem_Malloc((size_t)len + 1)) == NULL) {
+        PyErr_NoMemory();
+        rc = -1;
+        goto done;
+    }
+    Py_ssize_t n = 0;
+    long long exponent = 0;
+    int seen_point = 0;
+    for (; i < len && s[i] != 'E' && s[i] != 'e'; i++) {
+        if (s[i] == '.' && !seen_point) {
+            seen_point = 1;
+        } else if (s[i] >= '0' && s[i] <= '9') {
+            dec[n++] = (unsigned char)(s[i] - '0');
+            exponent -= seen_point;
+        } else {
+            goto done; /* not a form we know: rc stays 1 */
+        }
+    }
+    if (n == 0)
+        goto done;
+    if (i < len) {
+        /* E[+-]digits, bounded long before long long could overflow. */
+        int exp_negative = 0;
+        long long e = 0;
+        i++;
+        if (i < len && (s[i] == '-' || s[i] == '+'))
+            exp_negative = s[i++] == '-';
+        if (i == len)
+            goto done;
+        for (; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9' || e > 1000000000000LL)
+                goto done;
+            e = e * 10 + (s[i] - '0');
+        }
+        exponent += exp_negative ? -e : e;
+    }
+    if (exponent > INT32_MAX || exponent < INT32_MIN) {
+        PyErr_SetString(PyExc_ValueError, "numeric value out of PostgreSQL's range");
+        rc = -1;
+        goto done;
+    }
+    rc = pack_numeric(dec, n, exponent, negative, out, out_len);
+done:
+    PyMem_Free(dec);
+    Py_DECREF(text);
+    return rc;
+}
+
 int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, char **out, int *out_len)
 {
+    if (Py_TYPE(value) == (PyTypeObject *)st->decimal_type) {
+        int rc = encode_decimal_text(value, out, out_len);
+        if (rc <= 0)
+            return rc;
+    }
+    /* Subclasses (their str() may be anything) and forms not recognised above. */
     PyObject *tuple = PyObject_CallMethodNoArgs(value, st->str_as_tuple);
     unsigned char *dec = NULL;
     int rc = -1;

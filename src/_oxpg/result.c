@@ -51,7 +51,11 @@ int oxpg_columns_init(OxpgColumns *cols, const PGresult *res, OxpgTypeCache *typ
         OxpgColumn *col = &cols->columns[c];
         col->type = PQftype(res, c);
         col->format = PQfformat(res, c);
-        col->in_timezone = col->type == OXPG_TIMESTAMPTZOID && col->format == 1;
+        /* 1: a timestamptz; 2: an array of them (nested lists of datetimes). */
+        col->in_timezone = col->format != 1                    ? 0
+                           : col->type == OXPG_TIMESTAMPTZOID ? 1
+                           : col->type == OXPG_TIMESTAMPTZARRAYOID ? 2
+                                                                  : 0;
         const OxpgCodec *codec = oxpg_codec_lookup(col->type);
         col->type_name = codec != NULL ? codec->name : "text";
         if (col->format == 1) {
@@ -152,6 +156,34 @@ static OXPG_NOINLINE PyObject *to_session_zone(PyObject *value, PyObject *timezo
     return moved;
 }
 
+/* Every datetime in (nested) lists moved to the session's zone, in place. Takes
+ * and returns the reference to list, or NULL on error. */
+static OXPG_NOINLINE PyObject *list_to_session_zone(PyObject *list, PyObject *timezone)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (item == Py_None)
+            continue;
+        if (PyList_Check(item)) {
+            Py_INCREF(item);
+            PyObject *same = list_to_session_zone(item, timezone);
+            if (same == NULL) {
+                Py_DECREF(list);
+                return NULL;
+            }
+            Py_DECREF(same);
+            continue;
+        }
+        PyObject *moved = to_session_zone(Py_NewRef(item), timezone);
+        if (moved == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SetItem(list, i, moved); /* steals moved, drops the old item */
+    }
+    return list;
+}
+
 static inline PyObject *decode_cell(OxpgState *st, const PGresult *res, const OxpgColumns *cols,
                                     const OxpgColumn *col, int r, int c, const OxpgTextForms *text,
                                     long *text_index)
@@ -170,7 +202,8 @@ static inline PyObject *decode_cell(OxpgState *st, const PGresult *res, const Ox
     if (OXPG_UNLIKELY(value == NULL))
         return name_decode_error(st, col, r);
     if (col->in_timezone && cols->timezone != NULL)
-        return to_session_zone(value, cols->timezone);
+        return col->in_timezone == 1 ? to_session_zone(value, cols->timezone)
+                                     : list_to_session_zone(value, cols->timezone);
     return value;
 }
 

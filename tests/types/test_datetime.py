@@ -413,3 +413,17 @@ def test_infinity_stays_utc_in_any_session_zone(client):
     (row,) = client.query("SELECT 'infinity'::timestamptz AS a, '-infinity'::timestamptz AS b")
     assert row["a"] == datetime.max.replace(tzinfo=UTC) and row["a"].utcoffset() == timedelta(0)
     assert row["b"] == datetime.min.replace(tzinfo=UTC)
+
+
+def test_timestamptz_arrays_follow_the_session_zone(client):
+    client.execute("SET TimeZone TO 'Asia/Kathmandu'")
+    (row,) = client.query(
+        "SELECT ARRAY['2024-01-01 00:00+00', NULL, 'infinity']::timestamptz[] AS flat, "
+        "'{{2024-01-01 00:00+00},{2024-06-01 00:00+00}}'::timestamptz[] AS nested"
+    )
+    zone = zoneinfo.ZoneInfo("Asia/Kathmandu")
+    first, missing, infinite = row["flat"]
+    assert first.tzinfo == zone and first == datetime(2024, 1, 1, tzinfo=UTC)
+    assert missing is None
+    assert infinite == datetime.max.replace(tzinfo=UTC) and infinite.utcoffset() == timedelta(0)
+    assert [[v.tzinfo for v in inner] for inner in row["nested"]] == [[zone], [zone]]

@@ -77,6 +77,10 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args);
  * same thread raises InterfaceError). */
 int oxpg_client_lock(OxpgClient *self);
 void oxpg_client_unlock(OxpgClient *self);
+/* The SQL argument of a statement call as UTF-8: TypeError unless str, DataError
+ * for a NUL (libpq would run only the part before it), InterfaceError in a forked
+ * child. NULL with an exception set. */
+const char *oxpg_client_sql(OxpgClient *self, PyObject *sql, Py_ssize_t *len);
 /* InterfaceError in a forked child: checked before locking. */
 int oxpg_client_check_process(OxpgClient *self);
 /* Lock held: raises unless the connection is open (closed or lost otherwise). */

@@ -325,21 +325,9 @@ PyObject *oxpg_client_executemany(OxpgClient *self, PyObject *const *args, size_
         PyErr_SetString(PyExc_TypeError, "executemany() takes the SQL statement and an iterable of parameter rows");
         return NULL;
     }
-    if (!PyUnicode_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError, "the SQL statement must be str, not %.200s", Py_TYPE(args[0])->tp_name);
-        return NULL;
-    }
     Py_ssize_t sql_len;
-    const char *sql = PyUnicode_AsUTF8AndSize(args[0], &sql_len);
-    if (sql == NULL) {
-        oxpg_reraise_as(st->DataError, "SQL statement");
-        return NULL;
-    }
-    if (memchr(sql, '\0', (size_t)sql_len) != NULL) {
-        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
-        return NULL;
-    }
-    if (oxpg_client_check_process(self) < 0)
+    const char *sql = oxpg_client_sql(self, args[0], &sql_len);
+    if (sql == NULL)
         return NULL;
     PyObject *rows = PyObject_GetIter(args[1]);
     if (rows == NULL)

@@ -135,6 +135,28 @@ int oxpg_client_check_process(OxpgClient *self)
 }
 
 /* Must hold the lock. Raises unless conn can be used. */
+const char *oxpg_client_sql(OxpgClient *self, PyObject *sql, Py_ssize_t *len)
+{
+    OxpgState *st = self->st;
+    if (!PyUnicode_Check(sql)) {
+        PyErr_Format(PyExc_TypeError, "the SQL statement must be str, not %.200s", Py_TYPE(sql)->tp_name);
+        return NULL;
+    }
+    const char *utf8 = PyUnicode_AsUTF8AndSize(sql, len);
+    if (utf8 == NULL) {
+        oxpg_reraise_as(st->DataError, "SQL statement");
+        return NULL;
+    }
+    /* libpq takes the SQL as a C string: a NUL would run only the part before it. */
+    if (memchr(utf8, '\0', (size_t)*len) != NULL) {
+        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
+        return NULL;
+    }
+    if (oxpg_client_check_process(self) < 0)
+        return NULL;
+    return utf8;
+}
+
 int oxpg_client_check_open(OxpgClient *self)
 {
     OxpgState *st = self->st;
@@ -526,28 +548,40 @@ static void free_text_forms(OxpgTextForms *text)
     text->count = 0;
 }
 
-/* True when the pending exception is the server refusing binary output for a column
- * type (aclitem has none). That happens in Bind, before anything runs. */
-static int no_binary_output(OxpgState *st)
+/* The pending oxpg exception's SQLSTATE and the start of its message, copied, the
+ * exception left in place. Returns 0 when there is none (or it has no SQLSTATE). */
+static int pending_error(OxpgState *st, char sqlstate[6], char *message, size_t cap)
 {
-    if (!PyErr_Occurred() || !PyErr_ExceptionMatches(st->ProgrammingError))
+    if (!PyErr_Occurred() || !PyErr_ExceptionMatches(st->DatabaseError))
         return 0;
     PyObject *exc = oxpg_err_take();
-    PyObject *sqlstate = PyObject_GetAttrString(exc, "sqlstate");
+    PyObject *code = PyObject_GetAttrString(exc, "sqlstate");
     PyObject *text = PyObject_Str(exc);
-    PyObject *needle = PyUnicode_FromString("no binary output function");
-    int match = sqlstate != NULL && text != NULL && needle != NULL && PyUnicode_Check(sqlstate) &&
-                PyUnicode_CompareWithASCIIString(sqlstate, "42883") == 0 &&
-                PyUnicode_Find(text, needle, 0, PY_SSIZE_T_MAX, 1) >= 0;
+    const char *code_utf8 = code != NULL && PyUnicode_Check(code) ? PyUnicode_AsUTF8(code) : NULL;
+    const char *text_utf8 = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
+    int found = code_utf8 != NULL && strlen(code_utf8) == 5 && text_utf8 != NULL;
+    if (found) {
+        memcpy(sqlstate, code_utf8, 6);
+        PyOS_snprintf(message, cap, "%s", text_utf8);
+    }
     PyErr_Clear();
-    Py_XDECREF(sqlstate);
+    Py_XDECREF(code);
     Py_XDECREF(text);
-    Py_XDECREF(needle);
-    if (match)
-        Py_DECREF(exc);
-    else
-        oxpg_err_restore(exc);
-    return match;
+    oxpg_err_restore(exc);
+    return found;
+}
+
+/* True when the pending exception is the server refusing binary output for a column
+ * type (aclitem has none); the exception is then cleared. That happens in Bind,
+ * before anything runs. */
+static int no_binary_output(OxpgState *st)
+{
+    char code[6], message[128];
+    if (!pending_error(st, code, message, sizeof(message)) || strcmp(code, "42883") != 0 ||
+        strstr(message, "no binary output function") == NULL)
+        return 0;
+    PyErr_Clear();
+    return 1;
 }
 
 /* Binary results, or text results when a column type has no binary output: the
@@ -598,32 +632,17 @@ static int has_inferred_types(const OxpgStatement *stmt)
  * not change result type") or it is gone (26000, DISCARD ALL behind our back). */
 static int statement_invalidated(OxpgState *st, const OxpgStatement *stmt, int *gone)
 {
-    if (!PyErr_Occurred() || !PyErr_ExceptionMatches(st->DatabaseError))
-        return 0;
-    PyObject *exc = oxpg_err_take();
-    PyObject *sqlstate = PyObject_GetAttrString(exc, "sqlstate");
-    PyObject *text = PyObject_Str(exc);
-    PyObject *needle = PyUnicode_FromString("cached plan must not change result type");
-    int stale = 0;
+    char code[6], message[128];
     *gone = 0;
-    if (sqlstate != NULL && text != NULL && needle != NULL && PyUnicode_Check(sqlstate)) {
-        if (PyUnicode_CompareWithASCIIString(sqlstate, "26000") == 0)
-            stale = *gone = 1;
-        else if (PyUnicode_CompareWithASCIIString(sqlstate, "0A000") == 0)
-            stale = PyUnicode_Find(text, needle, 0, PY_SSIZE_T_MAX, 1) >= 0;
-        else if (has_inferred_types(stmt)) {
-            /* A value the prepared types reject (22xxx) or a type mismatch (42xxx)
-             * may mean the inferred types went stale: worth one unprepared try. */
-            const char *code = PyUnicode_AsUTF8(sqlstate);
-            stale = code != NULL && (strncmp(code, "22", 2) == 0 || strncmp(code, "42", 2) == 0);
-        }
-    }
-    PyErr_Clear();
-    Py_XDECREF(sqlstate);
-    Py_XDECREF(text);
-    Py_XDECREF(needle);
-    oxpg_err_restore(exc);
-    return stale;
+    if (!pending_error(st, code, message, sizeof(message)))
+        return 0;
+    if (strcmp(code, "26000") == 0)
+        return *gone = 1;
+    if (strcmp(code, "0A000") == 0)
+        return strstr(message, "cached plan must not change result type") != NULL;
+    /* A value the prepared types reject (22xxx) or a type mismatch (42xxx) may mean
+     * the inferred types went stale: worth one unprepared try. */
+    return has_inferred_types(stmt) && (strncmp(code, "22", 2) == 0 || strncmp(code, "42", 2) == 0);
 }
 
 /* DEALLOCATE the statements the cache evicted. Failures are not the caller's
@@ -1070,22 +1089,9 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
         PyErr_SetString(PyExc_TypeError, "missing the SQL statement (first argument)");
         return NULL;
     }
-    if (!PyUnicode_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError, "the SQL statement must be str, not %.200s", Py_TYPE(args[0])->tp_name);
-        return NULL;
-    }
     Py_ssize_t sql_len;
-    const char *sql = PyUnicode_AsUTF8AndSize(args[0], &sql_len);
-    if (sql == NULL) {
-        oxpg_reraise_as(st->DataError, "SQL statement");
-        return NULL;
-    }
-    /* libpq takes the SQL as a C string: a NUL would run only the part before it. */
-    if (memchr(sql, '\0', (size_t)sql_len) != NULL) {
-        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
-        return NULL;
-    }
-    if (oxpg_client_check_process(self) < 0)
+    const char *sql = oxpg_client_sql(self, args[0], &sql_len);
+    if (sql == NULL)
         return NULL;
     OxpgParams params;
     if (oxpg_params_encode(st, &params, args + 1, nargs - 1, self->types.encoders) < 0)

@@ -121,16 +121,8 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     Py_ssize_t sql_len;
-    const char *sql = PyUnicode_AsUTF8AndSize(args[1], &sql_len);
-    if (sql == NULL) {
-        oxpg_reraise_as(st->DataError, "SQL statement");
-        return NULL;
-    }
-    if (memchr(sql, '\0', (size_t)sql_len) != NULL) {
-        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
-        return NULL;
-    }
-    if (oxpg_client_check_process(self) < 0)
+    const char *sql = oxpg_client_sql(self, args[1], &sql_len);
+    if (sql == NULL)
         return NULL;
     OxpgParams params;
     if (oxpg_params_encode(st, &params, args + 2, nargs - 2, self->types.encoders) < 0)

@@ -394,16 +394,8 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
         return NULL;
     }
     Py_ssize_t sql_len;
-    const char *sql = PyUnicode_AsUTF8AndSize(args[0], &sql_len);
-    if (sql == NULL) {
-        oxpg_reraise_as(st->DataError, "SQL statement");
-        return NULL;
-    }
-    if (memchr(sql, '\0', (size_t)sql_len) != NULL) {
-        PyErr_SetString(st->DataError, "the SQL statement contains a NUL character (\\x00); nothing was sent");
-        return NULL;
-    }
-    if (oxpg_client_check_process(self) < 0)
+    const char *sql = oxpg_client_sql(self, args[0], &sql_len);
+    if (sql == NULL)
         return NULL;
     OxpgStream *stream = PyObject_GC_New(OxpgStream, st->StreamType);
     if (stream == NULL)

@@ -383,3 +383,26 @@ def test_repeated_batches_do_not_leak(client: oxpg.Client, table: str) -> None:
     grown = (rss() - base) / 2**20
     assert grown < 1.5, f"RSS grew by {grown:.2f} MiB over 400 batches"
     assert sys.getallocatedblocks() - blocks < 2000
+
+
+# ---- COPY -----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(15)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "COPY {t} (id) FROM STDIN",
+        "COPY {t} TO STDOUT",
+        "  -- a comment\n /* and /* a nested */ one */ copy (SELECT 1) TO STDOUT",
+    ],
+)
+def test_copy_is_refused_and_the_client_stays_usable(
+    client: oxpg.Client, other: oxpg.Client, table: str, sql: str
+) -> None:
+    # It used to spin forever in the result loop, holding the GIL.
+    with pytest.raises(oxpg.NotSupportedError, match="COPY"):
+        client.executemany(sql.format(t=table), [()])
+    assert client.query_value("SELECT 41 + 1") == 42
+    assert committed(other, table) == 0
+

@@ -525,3 +525,18 @@ def test_five_million_rows_in_bounded_memory(dsn: str, record_property: Callable
     assert m["stream_blocks"] - m["start_blocks"] < 10_000, summary  # no Python objects left behind
     assert query_growth > 50, summary  # the comparison measures something
     assert stream_growth < 0.1 * query_growth, summary
+
+
+def test_undecodable_value_reports_its_row_after_the_rows_before_it(client: oxpg.Client) -> None:
+    """A date Python cannot hold at row 2500 of 3000: the 2499 rows before it come out
+    first (also those in its own chunk), then DataError naming row 2500."""
+    sql = (
+        "SELECT i, CASE WHEN i = 2500 THEN date '10000-01-01' ELSE date '2000-01-01' END AS d "
+        "FROM generate_series(1, 3000) i"
+    )
+    got = []
+    with pytest.raises(oxpg.DataError, match=r"row 2500\b"):
+        for row in client.stream(sql):
+            got.append(row["i"])
+    assert got == list(range(1, 2500))
+    assert_usable(client)

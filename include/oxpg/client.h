@@ -11,6 +11,7 @@
 #define OXPG_NOTICE_QUEUE 64
 
 typedef struct OxpgStream OxpgStream;
+typedef struct OxpgCall OxpgCall;
 
 /* What a pipeline has queued, in order, for reading the results back. */
 typedef struct {
@@ -28,9 +29,12 @@ typedef struct {
     unsigned long owner;     /* thread holding lock, 0 when free: catches re-entry */
     pid_t pid;               /* process that opened conn: a forked child must not touch it */
     int broken;              /* the connection was lost, not closed by the user */
-    int statements_dropped;  /* the last statement was DISCARD ALL / DEALLOCATE ALL */
-    double deadline;         /* monotonic time the current call must end by, -1 for none */
-    double timeout;          /* the timeout= that set deadline, for the error message */
+    /* Bookkeeping of the one result path (conn.c): what results said about the
+     * session, acted on when the call ends (oxpg_conn_settle). */
+    unsigned notes;
+    int ddl_in_transaction; /* this transaction changed the schema: a rollback undoes it */
+    int error_since_ready;  /* an error result since the last ReadyForQuery */
+    int syncs_pending;      /* pipeline syncs sent whose end has not been read */
     /* Guards conn against close() while another thread's cancel() reads it; never
      * held while waiting for anything else. */
     PyThread_type_lock cancel_lock;
@@ -92,24 +96,18 @@ int oxpg_client_check_param_count(OxpgClient *self, const char *sql, Py_ssize_t 
 /* The keyword-only timeout= argument: seconds, or -1 when absent or None. */
 int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                               double *timeout);
-/* Set QueryTimeoutError for the current call's timeout. */
-void oxpg_client_raise_timeout(OxpgClient *self);
 /* The connection is gone: raise (the server's last error when given) and close. */
 void oxpg_client_raise_lost(OxpgClient *self, const PGresult *error);
 void oxpg_client_lost(OxpgClient *self);
-/* How long a cancelled statement may take to finish before the connection is
- * given up (10% of the call's timeout, at least 0.1 s; 1 s without a timeout). */
-double oxpg_client_grace(OxpgClient *self);
+/* Close the PGconn now (never from a forked child). */
+void oxpg_client_finish(OxpgClient *self);
 /* An exception is pending mid-statement: cancel on the server, drain, keep it. */
 void oxpg_client_cancel_and_drain(OxpgClient *self);
-/* Lock held: end a COPY that query()/stream() cannot serve without losing sync.
- * Returns 0, -1 when the connection failed, -2 when interrupted (exception set). */
-int oxpg_client_refuse_copy(OxpgClient *self, ExecStatusType status);
 /* Lock held: make sure libpq's single-row flag from a stream is off before a
  * pipeline (it would otherwise split the pipeline's first result into rows). */
-int oxpg_client_reset_single_row(OxpgClient *self);
+int oxpg_client_reset_single_row(OxpgClient *self, OxpgCall *call);
 /* Lock held: every result of the statement just sent, keeping the last. */
-PGresult *oxpg_client_collect(OxpgClient *self);
+PGresult *oxpg_client_collect(OxpgClient *self, OxpgCall *call);
 /* Lock held: the tzinfo timestamptz values are shown in (NULL for UTC). */
 PyObject *oxpg_client_timezone(OxpgClient *self);
 /* Lock held: end the active stream, if any (cancel and drain its statement). */
@@ -124,7 +122,7 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *ignored);
 PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
 /* Lock held: ask the catalog about the column types of res that this client does
  * not know yet (one query per round of nested types). */
-int oxpg_client_resolve_types(OxpgClient *self, const PGresult *res);
+int oxpg_client_resolve_types(OxpgClient *self, OxpgCall *call, const PGresult *res);
 PyObject *oxpg_client_set_type_decoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_client_set_type_encoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_client_type_encoders(OxpgClient *self, PyObject *ignored);

@@ -32,6 +32,7 @@ typedef struct {
     int count;
     int duplicate_names; /* 1 + index of a repeated column name, 0 when none */
     int needs_text;      /* some column has no binary decoder */
+    long row_base;       /* rows of the statement before this result's first (error messages) */
     /* The session's TimeZone for timestamptz values, borrowed and set before each
      * decode; NULL keeps them in UTC (the decoder's own result). */
     PyObject *timezone;

@@ -3,8 +3,10 @@
 #include "oxpg/client.h"
 #include "oxpg/cancel.h"
 #include "oxpg/compat.h"
+#include "oxpg/conn.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
+#include "oxpg/sqlscan.h"
 #include "oxpg/wait.h"
 
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 /* What each command queued in the pipeline was, to read its results back. */
 #define CMD_PREPARE (-1)
 #define CMD_ABORT (-2)
+#define CMD_GUARD (-3)
 
 typedef struct {
     long *kinds; /* row index (0-based) or CMD_* */
@@ -60,23 +63,6 @@ static void annotate_row(OxpgState *st, long index)
     oxpg_err_restore(exc);
 }
 
-/* Push queued commands to the server while reading what it sends back, so neither
- * side blocks on a full buffer. Returns an OxpgWaitStatus. */
-static OxpgWaitStatus push_pipeline(OxpgClient *self)
-{
-    PGconn *conn = self->conn;
-    for (;;) {
-        int flushed = PQflush(conn);
-        if (flushed <= 0)
-            return flushed == 0 ? OXPG_WAIT_READY : OXPG_WAIT_CONNLOST;
-        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ | OXPG_WAIT_WRITE, self->deadline);
-        if (ws != OXPG_WAIT_READY)
-            return ws;
-        if (!PQconsumeInput(conn))
-            return OXPG_WAIT_CONNLOST;
-    }
-}
-
 /* A row's parameters fit the unnamed statement prepared for `prepared` when every
  * type matches; a NULL (sent without type) fits any. */
 static int fits_prepared(const OxpgParams *p, const Oid *prepared, int nprepared)
@@ -92,8 +78,8 @@ static int fits_prepared(const OxpgParams *p, const Oid *prepared, int nprepared
 
 /* Queue the rows. Returns 0, or -1 with an exception set (a bad row, the iterator
  * raised, a signal, a timeout) after which the batch must be aborted. */
-static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyObject *first, PyObject *rows,
-                      CommandLog *log)
+static int queue_rows(OxpgClient *self, OxpgCall *call, const char *sql, Py_ssize_t sql_len, PyObject *first,
+                      PyObject *rows, CommandLog *log)
 {
     OxpgState *st = self->st;
     PGconn *conn = self->conn;
@@ -143,20 +129,13 @@ static int queue_rows(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyO
         Py_DECREF(seq);
         if (!ok) {
             if (!PyErr_Occurred())
-                oxpg_raise_conn_error(st, st->OperationalError, conn, "could not queue the statement");
+                oxpg_conn_send_failed(self, "could not queue the statement");
             goto done;
         }
         index++;
         /* Keep the output buffer from growing with the whole batch. */
-        if (index % 128 == 0) {
-            OxpgWaitStatus ws = push_pipeline(self);
-            if (ws == OXPG_WAIT_TIMEOUT)
-                oxpg_client_raise_timeout(self);
-            else if (ws == OXPG_WAIT_CONNLOST)
-                oxpg_raise_conn_error(st, st->OperationalError, conn, "the connection was lost");
-            if (ws != OXPG_WAIT_READY)
-                goto done;
-        }
+        if (index % 128 == 0 && oxpg_conn_flush(self, call) < 0)
+            goto done;
     }
     if (!PyErr_Occurred())
         rc = 0;
@@ -167,92 +146,93 @@ done:
     return rc;
 }
 
-/* Read every result up to the pipeline's sync. Returns 0 when every command
- * succeeded (*affected summed), or -1 with an exception set. */
-static int read_pipeline(OxpgClient *self, const CommandLog *log, PyObject *pending, unsigned long long *affected)
+typedef struct {
+    const CommandLog *log;
+    long command;          /* index of the command whose results are being read */
+    long error_command;    /* the command that failed first, -1 when none */
+    unsigned long long affected;
+} BatchRead;
+
+static OxpgReadStep batch_result(OxpgClient *self, OxpgCall *call, PGresult *r, void *ctx)
 {
-    OxpgState *st = self->st;
-    PGconn *conn = self->conn;
-    PGresult *first_error = NULL;
-    long error_command = -1;
-    long command = 0;
-    int interrupted = pending != NULL;
-    double drain_deadline = -1;
-    for (;;) {
-        OxpgWaitStatus ws = interrupted ? oxpg_wait_result_nointr(conn, drain_deadline)
-                                        : oxpg_wait_result(conn, self->deadline);
-        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
-            if (interrupted) {
-                /* Even the drain timed out: the connection cannot be trusted. */
-                oxpg_client_lost(self);
-                goto fail;
-            }
-            if (ws == OXPG_WAIT_TIMEOUT)
-                oxpg_client_raise_timeout(self);
-            pending = oxpg_err_take();
-            interrupted = 1;
-            drain_deadline = oxpg_monotonic() + oxpg_client_grace(self);
-            oxpg_cancel_request(conn, drain_deadline - oxpg_monotonic());
-            continue;
-        }
-        if (ws != OXPG_WAIT_READY) {
-            oxpg_client_raise_lost(self, first_error);
-            goto fail;
-        }
-        PGresult *r = PQgetResult(conn);
-        if (r == NULL) {
-            command++; /* end of one command's results */
-            continue;
-        }
-        ExecStatusType status = PQresultStatus(r);
-        if (status == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            break;
-        }
-        if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
-            if (first_error == NULL) {
-                first_error = r;
-                error_command = command;
-                continue;
-            }
-        } else if ((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) && command < log->count &&
-                   log->kinds[command] >= 0) {
-            const char *count = PQcmdTuples(r);
-            if (count != NULL && *count != '\0')
-                *affected += strtoull(count, NULL, 10);
-        }
+    (void)self;
+    BatchRead *read = ctx;
+    if (r == NULL) {
+        read->command++; /* end of one command's results */
+        return OXPG_READ_MORE;
+    }
+    ExecStatusType status = PQresultStatus(r);
+    if (status == PGRES_PIPELINE_SYNC) {
         PQclear(r);
+        return OXPG_READ_STOP;
     }
-    if (PQexitPipelineMode(conn) != 1) {
-        oxpg_client_lost(self);
-        goto fail;
+    if (oxpg_result_is_error(r)) {
+        if (call->error == NULL)
+            read->error_command = read->command;
+        oxpg_call_keep_error(call, r);
+        return OXPG_READ_MORE;
     }
-    if (pending != NULL) {
-        /* Our own exception (bad row, iterator error, Ctrl-C, timeout) explains the
-         * failure; the server's errors were only its consequence. */
-        PQclear(first_error);
-        oxpg_err_restore(pending);
-        return -1;
+    if ((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) && read->command < read->log->count &&
+        read->log->kinds[read->command] >= 0) {
+        const char *count = PQcmdTuples(r);
+        if (count != NULL && *count != '\0')
+            read->affected += strtoull(count, NULL, 10);
     }
-    if (first_error != NULL) {
-        oxpg_raise_result_error(st, first_error, st->DatabaseError);
-        long kind = error_command < log->count ? log->kinds[error_command] : CMD_ABORT;
-        if (kind >= 0)
-            annotate_row(st, kind);
-        PQclear(first_error);
-        return -1;
-    }
-    return 0;
-fail:
-    PQclear(first_error);
-    if (pending != NULL) {
-        PyErr_Clear();
-        oxpg_err_restore(pending);
-    }
-    return -1;
+    PQclear(r);
+    return OXPG_READ_MORE;
 }
 
-static PyObject *executemany_locked(OxpgClient *self, const char *sql, Py_ssize_t sql_len, PyObject *rows)
+/* Read every result up to the pipeline's sync and leave pipeline mode. Returns 0
+ * when every command succeeded (*affected summed), or -1 with an exception set.
+ * pending: our own exception (a bad row, the iterator raised, Ctrl-C, a timeout)
+ * that made the batch abort; it explains the failure better than the server's
+ * errors, which were only its consequence. */
+static int read_pipeline(OxpgClient *self, OxpgCall *call, const CommandLog *log, PyObject *pending,
+                         unsigned long long *affected)
+{
+    OxpgState *st = self->st;
+    BatchRead read = {log, 0, -1, 0};
+    int rc = oxpg_conn_read(self, call, batch_result, &read);
+    if (rc == 0 && PQexitPipelineMode(self->conn) != 1) {
+        oxpg_client_lost(self);
+        rc = -1;
+    }
+    if (rc == 0)
+        self->syncs_pending = 0;
+    if (rc == 0 && oxpg_conn_encoding_changed(self)) {
+        /* The guard failed and the batch was rolled back; settle says why. */
+        oxpg_call_clear(call);
+        Py_XDECREF(pending);
+        return -1;
+    }
+    if (pending != NULL) {
+        oxpg_call_clear(call);
+        PyErr_Clear();
+        oxpg_err_restore(pending);
+        return -1;
+    }
+    if (rc < 0) {
+        oxpg_call_clear(call);
+        return -1;
+    }
+    if (call->error != NULL) {
+        long kind = read.error_command < log->count ? log->kinds[read.error_command] : CMD_ABORT;
+        if (kind == CMD_GUARD) {
+            oxpg_call_clear(call);
+            return oxpg_conn_raise_encoding_guard(self);
+        }
+        oxpg_conn_raise_error(self, call);
+        oxpg_call_clear(call);
+        if (kind >= 0)
+            annotate_row(st, kind);
+        return -1;
+    }
+    *affected = read.affected;
+    return 0;
+}
+
+static PyObject *executemany_locked(OxpgClient *self, OxpgCall *call, const char *sql, Py_ssize_t sql_len,
+                                    PyObject *rows)
 {
     PGconn *conn = self->conn;
     CommandLog log = {NULL, 0, 0};
@@ -267,7 +247,7 @@ static PyObject *executemany_locked(OxpgClient *self, const char *sql, Py_ssize_
         }
         return PyLong_FromLong(0);
     }
-    if (oxpg_client_reset_single_row(self) < 0) {
+    if (oxpg_client_reset_single_row(self, call) < 0) {
         Py_DECREF(first);
         return NULL;
     }
@@ -277,7 +257,7 @@ static PyObject *executemany_locked(OxpgClient *self, const char *sql, Py_ssize_
         return NULL;
     }
     PyObject *pending = NULL;
-    if (queue_rows(self, sql, sql_len, first, rows, &log) < 0) {
+    if (queue_rows(self, call, sql, sql_len, first, rows, &log) < 0) {
         if (self->conn == NULL)
             goto done;
         /* Nothing may commit: a statement that always fails aborts the implicit
@@ -292,17 +272,21 @@ static PyObject *executemany_locked(OxpgClient *self, const char *sql, Py_ssize_
             goto done;
         }
     }
-    if (!PQpipelineSync(conn)) {
+    /* A row that changed client_encoding must not commit the rows after it, which
+     * the server read in the other encoding: the guard fails, the sync rolls back. */
+    if (!PQsendQueryParams(conn, oxpg_conn_encoding_guard_sql, 0, NULL, NULL, NULL, NULL, 1) ||
+        log_command(&log, CMD_GUARD) < 0 || oxpg_conn_pipeline_sync(self) < 0) {
         Py_XDECREF(pending);
-        oxpg_client_lost(self);
+        if (self->conn != NULL)
+            oxpg_client_lost(self);
         goto done;
     }
-    if (read_pipeline(self, &log, pending, &affected) == 0)
+    if (read_pipeline(self, call, &log, pending, &affected) == 0)
         out = PyLong_FromUnsignedLongLong(affected);
 done:
     PyMem_Free(log.kinds);
-    if (self->conn == NULL)
-        oxpg_cache_reset(&self->cache, 0);
+    if (oxpg_conn_settle(self) < 0)
+        Py_CLEAR(out);
     return out;
 }
 
@@ -332,17 +316,23 @@ PyObject *oxpg_client_executemany(OxpgClient *self, PyObject *const *args, size_
     PyObject *rows = PyObject_GetIter(args[1]);
     if (rows == NULL)
         return NULL;
+    /* COPY needs its data (or gives its rows) between statements, which a pipeline
+     * cannot do; the server would wait for COPY data that never comes. */
+    if (oxpg_sql_is_copy(sql, (size_t)sql_len)) {
+        Py_DECREF(rows);
+        PyErr_SetString(st->NotSupportedError, "executemany() cannot run COPY; nothing was sent");
+        return NULL;
+    }
     PyObject *out = NULL;
     if (oxpg_client_lock(self) == 0) {
-        self->timeout = timeout;
-        self->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
+        OxpgCall call;
+        oxpg_call_init(&call, timeout);
         if (oxpg_client_check_usable(self) == 0) {
             oxpg_stream_abandon(self);
-            out = self->conn != NULL ? executemany_locked(self, sql, sql_len, rows) : NULL;
+            out = self->conn != NULL ? executemany_locked(self, &call, sql, sql_len, rows) : NULL;
             if (out == NULL && !PyErr_Occurred())
                 PyErr_SetString(st->OperationalError, "the connection was lost");
         }
-        self->deadline = -1;
         oxpg_client_unlock(self);
     }
     Py_DECREF(rows);

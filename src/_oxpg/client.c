@@ -4,6 +4,7 @@
 #include "oxpg/cancel.h"
 #include "oxpg/codecs.h"
 #include "oxpg/compat.h"
+#include "oxpg/conn.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
 #include "oxpg/result.h"
@@ -100,7 +101,7 @@ static int forked(OxpgClient *self)
 
 /* Close conn. In a forked child, PQfinish would send Terminate on the parent's
  * session: leave the PGconn alone (the child's copy of the memory is all it costs). */
-static void finish_connection(OxpgClient *self)
+void oxpg_client_finish(OxpgClient *self)
 {
     PGconn *conn = self->conn;
     if (conn == NULL)
@@ -119,6 +120,7 @@ static void finish_connection(OxpgClient *self)
         PyThread_release_lock(self->cancel_lock);
     PQfinish(conn);
     Py_END_ALLOW_THREADS
+    self->syncs_pending = 0;
 }
 
 /* Checked before taking the lock: a fork copies the lock in whatever state another
@@ -187,7 +189,7 @@ void oxpg_client_lost(OxpgClient *self)
     if (!PyErr_Occurred())
         oxpg_raise_conn_error(self->st, self->st->OperationalError, self->conn, "the connection was lost");
     self->broken = 1;
-    finish_connection(self);
+    oxpg_client_finish(self);
 }
 
 /* The socket failed mid-statement. libpq may already hold the server's last words
@@ -210,216 +212,80 @@ void oxpg_client_raise_lost(OxpgClient *self, const PGresult *error)
 
 /* ---- running a statement ---------------------------------------------------- */
 
-/* Discard what is left of the current query: results and any COPY data. Signals are
- * ignored here: the caller already has an exception to raise. Returns -1 when the
- * connection had to be given up. */
-static int drain(OxpgClient *self, double deadline)
-{
-    PGconn *conn = self->conn;
-    for (;;) {
-        if (oxpg_wait_result_nointr(conn, deadline) != OXPG_WAIT_READY)
-            return -1;
-        PGresult *r = PQgetResult(conn);
-        if (r == NULL)
-            return 0;
-        ExecStatusType status = PQresultStatus(r);
-        PQclear(r);
-        if (status == PGRES_COPY_IN) {
-            if (PQputCopyEnd(conn, "oxpg: query cancelled") < 0)
-                return -1;
-        } else if (status == PGRES_COPY_OUT) {
-            char *buf = NULL;
-            int got;
-            while ((got = PQgetCopyData(conn, &buf, 1)) > 0)
-                PQfreemem(buf);
-            if (got == -2)
-                return -1;
-            if (got == 0 && oxpg_wait_socket(conn, OXPG_WAIT_READ, deadline) == OXPG_WAIT_READY) {
-                if (!PQconsumeInput(conn))
-                    return -1;
-            }
-        }
-        if (PQstatus(conn) == CONNECTION_BAD)
-            return -1;
-    }
-}
-
-/* An exception (e.g. KeyboardInterrupt) is pending mid-query: cancel the query on the
- * server and drain the connection so the next statement starts clean. */
-double oxpg_client_grace(OxpgClient *self)
-{
-    /* A timeout's error must come within 10% of it; Ctrl-C within about a second.
-     * A server that has not finished the cancelled statement by then (or cannot be
-     * reached: a network black hole) costs the connection, never the caller's time. */
-    if (self->deadline >= 0 && self->timeout > 0)
-        return self->timeout * 0.1 > 0.1 ? self->timeout * 0.1 : 0.1;
-    return 1.0;
-}
-
+/* An exception (e.g. KeyboardInterrupt) is pending mid-statement, outside any call's
+ * deadline: cancel on the server, drain, keep the exception. */
 void oxpg_client_cancel_and_drain(OxpgClient *self)
 {
-    PyObject *pending = oxpg_err_take();
-    double until = oxpg_monotonic() + oxpg_client_grace(self);
-    oxpg_cancel_request(self->conn, until - oxpg_monotonic());
-    if (drain(self, until) < 0) {
-        self->broken = 1;
-        finish_connection(self);
-    }
-    oxpg_err_restore(pending);
+    OxpgCall call;
+    oxpg_call_init(&call, -1);
+    oxpg_conn_interrupt(self, &call);
 }
 
-void oxpg_client_raise_timeout(OxpgClient *self)
-{
-    char message[160];
-    PyOS_snprintf(message, sizeof(message),
-                  "the statement did not finish within its timeout of %.3g s and was cancelled on the server",
-                  self->timeout);
-    PyErr_SetString(self->st->QueryTimeoutError, message);
-}
-
-/* COPY is not available through query()/execute(): end it without losing sync. */
-int oxpg_client_refuse_copy(OxpgClient *self, ExecStatusType status)
-{
-    PGconn *conn = self->conn;
-    if (status == PGRES_COPY_IN)
-        return PQputCopyEnd(conn, "oxpg: COPY FROM STDIN is not supported by query()/execute()") < 0 ? -1 : 0;
-    char *buf = NULL;
-    int got;
-    for (;;) {
-        while ((got = PQgetCopyData(conn, &buf, 1)) > 0)
-            PQfreemem(buf);
-        if (got != 0)
-            return got == -2 ? -1 : 0;
-        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ, self->deadline);
-        if (ws == OXPG_WAIT_TIMEOUT)
-            oxpg_client_raise_timeout(self);
-        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT)
-            return -2;
-        if (ws != OXPG_WAIT_READY || !PQconsumeInput(conn))
-            return -1;
-    }
-}
-
-int oxpg_client_reset_single_row(OxpgClient *self)
+int oxpg_client_reset_single_row(OxpgClient *self, OxpgCall *call)
 {
     if (!self->single_row_used)
         return 0;
     /* Any new query resets libpq's flag outside pipeline mode: an empty one costs a
      * round trip with no work on the server, once after streams. */
-    PGconn *conn = self->conn;
-    if (!PQsendQuery(conn, "")) {
-        oxpg_client_lost(self);
+    if (!PQsendQuery(self->conn, ""))
+        return oxpg_conn_send_failed(self, "could not send the query");
+    int rc = oxpg_conn_read(self, call, oxpg_conn_discard_result, NULL);
+    oxpg_call_clear(call);
+    if (rc < 0)
         return -1;
-    }
-    for (;;) {
-        OxpgWaitStatus ws = oxpg_wait_result(conn, self->deadline);
-        if (ws != OXPG_WAIT_READY) {
-            if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
-                if (ws == OXPG_WAIT_TIMEOUT)
-                    oxpg_client_raise_timeout(self);
-                oxpg_client_cancel_and_drain(self);
-            } else {
-                oxpg_client_raise_lost(self, NULL);
-            }
-            return -1;
-        }
-        PGresult *r = PQgetResult(conn);
-        if (r == NULL)
-            break;
-        PQclear(r);
-    }
     self->single_row_used = 0;
     return 0;
 }
 
+static OxpgReadStep keep_last(OxpgClient *self, OxpgCall *call, PGresult *r, void *ctx)
+{
+    (void)self;
+    PGresult **last = ctx;
+    if (r == NULL)
+        return OXPG_READ_STOP;
+    if (oxpg_result_is_error(r)) {
+        oxpg_call_keep_error(call, r);
+    } else {
+        PQclear(*last);
+        *last = r;
+    }
+    return OXPG_READ_MORE;
+}
+
 /* Collect every result of the statement just sent; keep the last one. Returns a
  * PGresult the caller clears, or NULL with an exception set. */
-PGresult *oxpg_client_collect(OxpgClient *self)
+PGresult *oxpg_client_collect(OxpgClient *self, OxpgCall *call)
 {
     OxpgState *st = self->st;
-    PGconn *conn = self->conn;
     PGresult *last = NULL;
-    PGresult *error = NULL;
-    int copy_refused = 0;
-    for (;;) {
-        OxpgWaitStatus ws = oxpg_wait_result(conn, self->deadline);
-        if (ws == OXPG_WAIT_TIMEOUT)
-            oxpg_client_raise_timeout(self);
-        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
-            oxpg_client_cancel_and_drain(self);
-            goto fail;
-        }
-        if (ws != OXPG_WAIT_READY) {
-            oxpg_client_raise_lost(self, error);
-            goto fail;
-        }
-        PGresult *r = PQgetResult(conn);
-        if (r == NULL)
-            break;
-        ExecStatusType status = PQresultStatus(r);
-        if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
-            if (error == NULL)
-                error = r;
-            else
-                PQclear(r);
-        } else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) {
-            PQclear(r);
-            copy_refused = 1;
-            int rc = oxpg_client_refuse_copy(self, status);
-            if (rc == -2) {
-                oxpg_client_cancel_and_drain(self);
-                goto fail;
-            }
-            if (rc < 0) {
-                oxpg_client_lost(self);
-                goto fail;
-            }
-        } else {
-            /* The server forgot every prepared statement: so must the cache. */
-            const char *tag = PQcmdStatus(r);
-            if (strcmp(tag, "DISCARD ALL") == 0 || strcmp(tag, "DEALLOCATE ALL") == 0)
-                self->statements_dropped = 1;
-            /* Temporary types may be gone: ask the catalog again (registrations,
-             * keyed by OID, stay; a type created anew has a new OID anyway). */
-            if (strcmp(tag, "DISCARD ALL") == 0 || strcmp(tag, "DISCARD TEMP") == 0)
-                oxpg_types_forget_catalog(&self->types);
-            PQclear(last);
-            last = r;
-        }
-    }
+    call->copy_refused = 0;
+    if (oxpg_conn_read(self, call, keep_last, &last) < 0)
+        goto fail;
     /* Our own refusal explains a COPY FROM STDIN's error (the server reports the
      * CopyFail we sent as 57014), so it goes first. */
-    if (copy_refused && PQstatus(conn) != CONNECTION_BAD) {
+    if (call->copy_refused && self->conn != NULL) {
         PyErr_SetString(st->NotSupportedError, "COPY is not supported by query()/execute() yet");
         goto fail;
     }
-    if (error != NULL) {
-        /* FATAL: the server is ending the session, whether or not the socket has
-         * said so yet. */
-        const char *severity = PQresultErrorField(error, PG_DIAG_SEVERITY_NONLOCALIZED);
-        int lost = PQstatus(conn) == CONNECTION_BAD ||
-                   (severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0));
-        oxpg_raise_result_error(st, error, lost ? st->OperationalError : st->DatabaseError);
-        if (lost)
-            oxpg_client_lost(self);
+    if (call->error != NULL) {
+        oxpg_conn_raise_error(self, call);
         goto fail;
     }
     if (last == NULL || PQresultStatus(last) == PGRES_EMPTY_QUERY) {
         PyErr_SetString(st->ProgrammingError, "empty query: the statement has no SQL command");
         goto fail;
     }
-    PQclear(error);
     return last;
 fail:
     PQclear(last);
-    PQclear(error);
+    oxpg_call_clear(call);
     return NULL;
 }
 
 /* simple: the simple-query protocol (several statements, no parameters, text results);
  * otherwise one statement with p, results in result_format (1 binary, 0 text). */
-static PGresult *send_and_collect(OxpgClient *self, const char *sql, const OxpgParams *p, int simple,
-                                  int result_format)
+static PGresult *send_and_collect(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p,
+                                  int simple, int result_format)
 {
     PGconn *conn = self->conn;
     int sent;
@@ -430,35 +296,17 @@ static PGresult *send_and_collect(OxpgClient *self, const char *sql, const OxpgP
         sent = PQsendQueryParams(conn, sql, p->count, p->types, p->values, p->lengths, p->formats, result_format);
     Py_END_ALLOW_THREADS
     if (!sent) {
-        if (PQstatus(conn) == CONNECTION_BAD)
-            oxpg_client_lost(self);
-        else
-            oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
+        oxpg_conn_send_failed(self, "could not send the query");
         return NULL;
     }
-    return oxpg_client_collect(self);
-}
-
-/* PostgreSQL must keep talking UTF-8 to us: a SET client_encoding is undone. */
-static int check_encoding(OxpgClient *self)
-{
-    static const int utf8 = 6; /* PG_UTF8 in PostgreSQL's encoding enum (stable) */
-    if (PQclientEncoding(self->conn) == utf8)
-        return 0;
-    PGresult *r = send_and_collect(self, "SET client_encoding TO 'UTF8'", NULL, 1, 0);
-    if (r == NULL)
-        return -1;
-    PQclear(r);
-    PyErr_SetString(self->st->InterfaceError,
-                    "client_encoding must stay UTF8 with oxpg; the setting was changed back to UTF8");
-    return -1;
+    return oxpg_client_collect(self, call);
 }
 
 /* Send one "VALUES (format('%s', $1)), ..." batch and keep its result. format()
  * applies the type's output function (a ::text cast may differ: inet shows its mask),
  * schema-qualified so a search_path cannot substitute another function. */
-static int send_text_chunk(OxpgClient *self, char *sql, int n, const Oid *types, const char *const *values,
-                           const int *lengths, const int *formats, OxpgTextForms *text)
+static int send_text_chunk(OxpgClient *self, OxpgCall *call, char *sql, int n, const Oid *types,
+                           const char *const *values, const int *lengths, const int *formats, OxpgTextForms *text)
 {
     char *out = sql + sprintf(sql, "VALUES ");
     for (int i = 0; i < n; i++)
@@ -468,11 +316,9 @@ static int send_text_chunk(OxpgClient *self, char *sql, int n, const Oid *types,
     Py_BEGIN_ALLOW_THREADS
     sent = PQsendQueryParams(conn, sql, n, types, values, lengths, formats, 0);
     Py_END_ALLOW_THREADS
-    if (!sent) {
-        oxpg_client_lost(self);
-        return -1;
-    }
-    PGresult *chunk = oxpg_client_collect(self);
+    if (!sent)
+        return oxpg_conn_send_failed(self, "could not send the query");
+    PGresult *chunk = oxpg_client_collect(self, call);
     if (chunk == NULL) {
         /* Some types refuse binary input (pg_ndistinct): say what to do about it. */
         if (self->conn != NULL && PyErr_ExceptionMatches(self->st->DatabaseError))
@@ -488,7 +334,7 @@ static int send_text_chunk(OxpgClient *self, char *sql, int n, const Oid *types,
 /* Values of types oxpg has no binary decoder for (extensions, user types) are sent
  * back to the server in their binary form and returned as text: the type's own
  * receive and output functions do the conversion, so any type comes back usable. */
-static int fetch_text_forms(OxpgClient *self, const PGresult *res, const OxpgColumns *cols, OxpgTextForms *text)
+static int fetch_text_forms(OxpgClient *self, OxpgCall *call, const PGresult *res, const OxpgColumns *cols, OxpgTextForms *text)
 {
     int nrows = PQntuples(res), ncols = PQnfields(res);
     long total = 0;
@@ -521,13 +367,13 @@ static int fetch_text_forms(OxpgClient *self, const PGresult *res, const OxpgCol
             lengths[n] = PQgetlength(res, r, c);
             formats[n] = 1;
             if (++n == OXPG_TEXT_CHUNK) {
-                if (send_text_chunk(self, sql, n, types, values, lengths, formats, text) < 0)
+                if (send_text_chunk(self, call, sql, n, types, values, lengths, formats, text) < 0)
                     goto done;
                 n = 0;
             }
         }
     }
-    if (n > 0 && send_text_chunk(self, sql, n, types, values, lengths, formats, text) < 0)
+    if (n > 0 && send_text_chunk(self, call, sql, n, types, values, lengths, formats, text) < 0)
         goto done;
     rc = 0;
 done:
@@ -586,11 +432,12 @@ static int no_binary_output(OxpgState *st)
 
 /* Binary results, or text results when a column type has no binary output: the
  * statement failed in Bind, so running it again cannot repeat a side effect. */
-static PGresult *send_and_collect_any(OxpgClient *self, const char *sql, const OxpgParams *p, int simple)
+static PGresult *send_and_collect_any(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p,
+                                      int simple)
 {
-    PGresult *res = send_and_collect(self, sql, p, simple, 1);
+    PGresult *res = send_and_collect(self, call, sql, p, simple, 1);
     if (res == NULL && !simple && self->conn != NULL && no_binary_output(self->st))
-        res = send_and_collect(self, sql, p, simple, 0);
+        res = send_and_collect(self, call, sql, p, simple, 0);
     return res;
 }
 
@@ -647,7 +494,7 @@ static int statement_invalidated(OxpgState *st, const OxpgStatement *stmt, int *
 
 /* DEALLOCATE the statements the cache evicted. Failures are not the caller's
  * business: the names are dropped and the server frees them with the session. */
-static void close_evicted(OxpgClient *self)
+static void close_evicted(OxpgClient *self, OxpgCall *call)
 {
     OxpgStatementCache *cache = &self->cache;
     PGTransactionStatusType ts = PQtransactionStatus(self->conn);
@@ -662,7 +509,7 @@ static void close_evicted(OxpgClient *self)
         out += sprintf(out, "DEALLOCATE %s;", cache->to_close[i]);
     cache->n_to_close = 0;
     PyObject *pending = oxpg_err_take();
-    PGresult *r = send_and_collect(self, sql, NULL, 1, 0);
+    PGresult *r = send_and_collect(self, call, sql, NULL, 1, 0);
     PQclear(r);
     if (self->conn != NULL)
         PyErr_Clear();
@@ -673,7 +520,8 @@ static void close_evicted(OxpgClient *self)
     PyMem_Free(sql);
 }
 
-static PGresult *send_prepared(OxpgClient *self, const OxpgStatement *stmt, const OxpgParams *p, int result_format)
+static PGresult *send_prepared(OxpgClient *self, OxpgCall *call, const OxpgStatement *stmt, const OxpgParams *p,
+                               int result_format)
 {
     PGconn *conn = self->conn;
     int sent;
@@ -681,23 +529,20 @@ static PGresult *send_prepared(OxpgClient *self, const OxpgStatement *stmt, cons
     sent = PQsendQueryPrepared(conn, stmt->name, p->count, p->values, p->lengths, p->formats, result_format);
     Py_END_ALLOW_THREADS
     if (!sent) {
-        if (PQstatus(conn) == CONNECTION_BAD)
-            oxpg_client_lost(self);
-        else
-            oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
+        oxpg_conn_send_failed(self, "could not send the query");
         return NULL;
     }
-    return oxpg_client_collect(self);
+    return oxpg_client_collect(self, call);
 }
 
 /* Prepare stmt on the server under a fresh name. */
-static int prepare(OxpgClient *self, OxpgStatement *stmt, const char *sql, const OxpgParams *p)
+static int prepare(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const char *sql, const OxpgParams *p)
 {
     /* Make room first (stmt is the newest, never the one evicted), so the server
      * never holds more than the cache's capacity of statements. */
     if (oxpg_cache_trim(&self->cache) < 0)
         return -1;
-    close_evicted(self);
+    close_evicted(self, call);
     if (self->conn == NULL)
         return -1;
     oxpg_cache_name(&self->cache, stmt);
@@ -707,14 +552,10 @@ static int prepare(OxpgClient *self, OxpgStatement *stmt, const char *sql, const
     sent = PQsendPrepare(conn, stmt->name, sql, p->count, p->types);
     Py_END_ALLOW_THREADS
     PGresult *r = NULL;
-    if (!sent) {
-        if (PQstatus(conn) == CONNECTION_BAD)
-            oxpg_client_lost(self);
-        else
-            oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
-    } else {
-        r = oxpg_client_collect(self);
-    }
+    if (!sent)
+        oxpg_conn_send_failed(self, "could not send the query");
+    else
+        r = oxpg_client_collect(self, call);
     if (r == NULL) {
         stmt->name[0] = '\0'; /* nothing to close on the server */
         return -1;
@@ -773,21 +614,22 @@ static void raise_invalid_cached(OxpgState *st)
     oxpg_err_restore(exc);
 }
 
-static PGresult *run_cached_inner(OxpgClient *self, OxpgStatement **stmtp, const char *sql, const OxpgParams *p)
+static PGresult *run_cached_inner(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
+                                  const OxpgParams *p)
 {
     OxpgStatement *stmt = *stmtp;
     OxpgStatementCache *cache = &self->cache;
     if (stmt->name[0] == '\0') {
         if (stmt->uses < (unsigned long)cache->threshold)
-            return send_and_collect_any(self, sql, p, 0);
-        if (prepare(self, stmt, sql, p) < 0)
+            return send_and_collect_any(self, call, sql, p, 0);
+        if (prepare(self, call, stmt, sql, p) < 0)
             return NULL;
     }
-    PGresult *res = send_prepared(self, stmt, p, 1);
+    PGresult *res = send_prepared(self, call, stmt, p, 1);
     if (res != NULL || self->conn == NULL)
         return res;
     if (no_binary_output(self->st))
-        return send_prepared(self, stmt, p, 0);
+        return send_prepared(self, call, stmt, p, 0);
     int gone = 0;
     if (!statement_invalidated(self->st, stmt, &gone))
         return NULL;
@@ -799,7 +641,7 @@ static PGresult *run_cached_inner(OxpgClient *self, OxpgStatement **stmtp, const
     if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) {
         /* Nothing ran and no transaction was lost: run it again, unprepared. */
         PyErr_Clear();
-        return send_and_collect_any(self, sql, p, 0);
+        return send_and_collect_any(self, call, sql, p, 0);
     }
     /* Inside a transaction the failure aborted it: only the caller can retry. */
     raise_invalid_cached(self->st);
@@ -811,9 +653,10 @@ static PGresult *run_cached_inner(OxpgClient *self, OxpgStatement **stmtp, const
  * NULL when the entry had to be dropped. A statement that never succeeded is not
  * kept, and the cache is trimmed only after a success, so a rejected statement
  * cannot push out a good one. */
-static PGresult *run_cached(OxpgClient *self, OxpgStatement **stmtp, const char *sql, const OxpgParams *p)
+static PGresult *run_cached(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
+                            const OxpgParams *p)
 {
-    PGresult *res = run_cached_inner(self, stmtp, sql, p);
+    PGresult *res = run_cached_inner(self, call, stmtp, sql, p);
     if (*stmtp == NULL || self->conn == NULL)
         return res;
     if (res == NULL) {
@@ -831,7 +674,7 @@ static PGresult *run_cached(OxpgClient *self, OxpgStatement **stmtp, const char 
 
 /* Ask the catalog about oids (and, round by round, the types they refer to:
  * element, base and field types), storing the answers in the client's type cache. */
-static int lookup_types(OxpgClient *self, const Oid *oids, int n)
+static int lookup_types(OxpgClient *self, OxpgCall *call, const Oid *oids, int n)
 {
     Oid *ask = PyMem_Malloc(sizeof(Oid) * (size_t)(n > 0 ? n : 1));
     if (ask == NULL) {
@@ -864,14 +707,10 @@ static int lookup_types(OxpgClient *self, const Oid *oids, int n)
         Py_END_ALLOW_THREADS
         PyMem_Free(literal);
         if (!sent) {
-            if (PQstatus(conn) == CONNECTION_BAD)
-                oxpg_client_lost(self);
-            else
-                oxpg_raise_conn_error(self->st, self->st->OperationalError, conn, "could not send the query");
-            rc = -1;
+            rc = oxpg_conn_send_failed(self, "could not send the query");
             break;
         }
-        PGresult *answer = oxpg_client_collect(self);
+        PGresult *answer = oxpg_client_collect(self, call);
         if (answer == NULL) {
             rc = -1;
             break;
@@ -888,7 +727,7 @@ static int lookup_types(OxpgClient *self, const Oid *oids, int n)
     return rc;
 }
 
-int oxpg_client_resolve_types(OxpgClient *self, const PGresult *res)
+int oxpg_client_resolve_types(OxpgClient *self, OxpgCall *call, const PGresult *res)
 {
     int ncols = PQnfields(res);
     Oid small[16];
@@ -908,7 +747,7 @@ int oxpg_client_resolve_types(OxpgClient *self, const PGresult *res)
         if (!seen)
             unknown[n++] = oid;
     }
-    int rc = n > 0 ? lookup_types(self, unknown, n) : 0;
+    int rc = n > 0 ? lookup_types(self, call, unknown, n) : 0;
     if (unknown != small)
         PyMem_Free(unknown);
     return rc;
@@ -971,8 +810,8 @@ PyObject *oxpg_client_timezone(OxpgClient *self)
 }
 
 /* Lock held: send, collect and decode. */
-static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql, Py_ssize_t sql_len,
-                           OxpgParams *params, int simple, RunMode mode)
+static PyObject *run_locked(OxpgClient *self, OxpgCall *call, PyObject *sql_obj, const char *sql,
+                            Py_ssize_t sql_len, OxpgParams *params, int simple, RunMode mode)
 {
     OxpgState *st = self->st;
     OxpgStatement *stmt = NULL;
@@ -997,23 +836,26 @@ static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql
         if (stmt != NULL)
             stmt->params_checked = 1;
     }
-    res = stmt != NULL ? run_cached(self, &stmt, sql, params) : send_and_collect_any(self, sql, params, simple);
-    if (self->statements_dropped && self->conn != NULL) {
-        self->statements_dropped = 0;
-        oxpg_cache_reset(&self->cache, 0);
+    res = stmt != NULL ? run_cached(self, call, &stmt, sql, params)
+                       : send_and_collect_any(self, call, sql, params, simple);
+    /* The statement changed the session (DISCARD ALL, DDL, client_encoding): the
+     * cache may be emptied, so stmt is not used from here. */
+    if (OXPG_UNLIKELY(self->notes != 0)) {
         stmt = NULL;
+        if (oxpg_conn_settle(self) < 0)
+            goto done;
     }
-    if (res == NULL || check_encoding(self) < 0)
+    if (res == NULL)
         goto done;
     if (mode == RUN_EXECUTE) {
         out = oxpg_result_rowcount(res);
         goto done;
     }
-    if (oxpg_client_resolve_types(self, res) < 0)
+    if (oxpg_client_resolve_types(self, call, res) < 0)
         goto done;
     for (int attempt = 0;; attempt++) {
         OxpgColumns *cols = (OxpgColumns *)columns_for(self, stmt, res, &local);
-        if (cols == NULL || (cols->needs_text && fetch_text_forms(self, res, cols, &text) < 0))
+        if (cols == NULL || (cols->needs_text && fetch_text_forms(self, call, res, cols, &text) < 0))
             goto done;
         cols->timezone = oxpg_client_timezone(self);
         self->types.missing = 0;
@@ -1025,7 +867,7 @@ static PyObject *run_locked(OxpgClient *self, PyObject *sql_obj, const char *sql
         if (out != NULL || missing == 0 || attempt == 8 || self->conn == NULL)
             break;
         PyObject *pending = oxpg_err_take();
-        int rc = lookup_types(self, &missing, 1);
+        int rc = lookup_types(self, call, &missing, 1);
         if (rc < 0) {
             Py_XDECREF(pending);
             goto done;
@@ -1041,9 +883,10 @@ done:
     free_text_forms(&text);
     oxpg_columns_clear(&local);
     PQclear(res);
-    /* A lost connection took its prepared statements with it. */
-    if (self->conn == NULL)
-        oxpg_cache_reset(&self->cache, 0);
+    /* The client's own round trips (catalog, text forms) go through the same
+     * bookkeeping; a lost connection took its prepared statements with it. */
+    if (OXPG_UNLIKELY(self->notes != 0 || self->conn == NULL) && oxpg_conn_settle(self) < 0)
+        Py_CLEAR(out);
     return out;
 }
 
@@ -1104,17 +947,16 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
     if (oxpg_client_lock(self) == 0) {
         /* The timeout counts from here: waiting for another thread's statement to
          * finish is not this statement's time. */
-        self->timeout = timeout;
-        self->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
+        OxpgCall call;
+        oxpg_call_init(&call, timeout);
         /* Decoding happens under the lock too: the cached column descriptions it
          * uses belong to the connection's statement cache. */
         if (oxpg_client_check_usable(self) == 0) {
             oxpg_stream_abandon(self);
-            out = self->conn != NULL ? run_locked(self, args[0], sql, sql_len, &params, simple, mode) : NULL;
+            out = self->conn != NULL ? run_locked(self, &call, args[0], sql, sql_len, &params, simple, mode) : NULL;
             if (out == NULL && !PyErr_Occurred())
                 PyErr_SetString(st->OperationalError, "the connection was lost");
         }
-        self->deadline = -1;
         oxpg_client_unlock(self);
     }
     oxpg_params_free(&params);
@@ -1183,7 +1025,7 @@ static PyObject *Client_close(OxpgClient *self, PyObject *Py_UNUSED(ignored))
         self->active_stream = NULL;
         oxpg_stream_cut(stream);
     }
-    finish_connection(self);
+    oxpg_client_finish(self);
     oxpg_cache_reset(&self->cache, 0);
     oxpg_client_unlock(self);
     Py_RETURN_NONE;
@@ -1363,7 +1205,7 @@ static void Client_finalize(OxpgClient *self)
     if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed %R: call close() or use 'with'", self) < 0)
         PyErr_WriteUnraisable((PyObject *)self);
     /* Nobody else holds a reference, so nobody else holds the lock. */
-    finish_connection(self);
+    oxpg_client_finish(self);
     oxpg_err_restore(pending);
 }
 
@@ -1386,7 +1228,7 @@ static void Client_dealloc(OxpgClient *self)
         return; /* resurrected */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
-    finish_connection(self);
+    oxpg_client_finish(self);
     clear_notices(self);
     oxpg_cache_free(&self->cache);
     oxpg_types_free(&self->types);
@@ -1559,7 +1401,6 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
         PyErr_NoMemory();
         goto fail;
     }
-    self->deadline = -1;
     if (oxpg_cache_init(&self->cache, cache_size, prepare_threshold) < 0)
         goto fail;
     if ((self->host = str_or_empty(PQhost(conn))) == NULL || (self->port = str_or_empty(PQport(conn))) == NULL ||

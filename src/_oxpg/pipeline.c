@@ -3,7 +3,7 @@
  * The policy (result objects, claiming, draining at exit) is in oxpg/pipeline.py. */
 #include "oxpg/client.h"
 #include "oxpg/compat.h"
-#include "oxpg/cancel.h"
+#include "oxpg/conn.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
 #include "oxpg/result.h"
@@ -16,6 +16,9 @@
 #define KIND_TUPLES 1
 #define KIND_EXECUTE 2
 #define KIND_SYNC 3
+/* Queued by _pipeline_sync before each sync, never seen by Python: see
+ * oxpg_conn_encoding_guard_sql. */
+#define KIND_GUARD 4
 
 /* Lock held. */
 static int check_in_pipeline(OxpgClient *self)
@@ -63,38 +66,18 @@ static void reset_log(OxpgClient *self)
     memset(&self->pipeline, 0, sizeof(self->pipeline));
 }
 
-/* Flush what is queued, reading meanwhile (never block on a full buffer). */
-static int flush(OxpgClient *self)
-{
-    PGconn *conn = self->conn;
-    for (;;) {
-        int flushed = PQflush(conn);
-        if (flushed == 0)
-            return 0;
-        if (flushed < 0) {
-            oxpg_client_lost(self);
-            return -1;
-        }
-        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ | OXPG_WAIT_WRITE, -1);
-        if (ws == OXPG_WAIT_ERROR)
-            return -1;
-        if (ws != OXPG_WAIT_READY || !PQconsumeInput(conn)) {
-            oxpg_client_lost(self);
-            return -1;
-        }
-    }
-}
-
 PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *Py_UNUSED(ignored))
 {
     if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
     int ok = 0;
+    OxpgCall call;
+    oxpg_call_init(&call, -1);
     if (oxpg_client_check_usable(self) == 0) {
         oxpg_stream_abandon(self);
         if (self->in_pipeline)
             PyErr_SetString(self->st->InterfaceError, "a pipeline is already open on this client");
-        else if (self->conn == NULL || oxpg_client_reset_single_row(self) < 0)
+        else if (self->conn == NULL || oxpg_client_reset_single_row(self, &call) < 0)
             ; /* the exception is set */
         else if (PQenterPipelineMode(self->conn) != 1)
             oxpg_raise_conn_error(self->st, self->st->InterfaceError, self->conn, "cannot start a pipeline");
@@ -132,7 +115,7 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
         if (check_in_pipeline(self) == 0 && oxpg_client_check_param_count(self, sql, sql_len, nargs - 2) == 0) {
             if (!PQsendQueryParams(self->conn, sql, params.count, params.types, params.values, params.lengths,
                                    params.formats, 1))
-                oxpg_raise_conn_error(st, st->OperationalError, self->conn, "could not queue the statement");
+                oxpg_conn_send_failed(self, "could not queue the statement");
             else
                 ok = log_kind(self, kind) == 0;
         }
@@ -150,11 +133,15 @@ PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *Py_UNUSED(ignored))
     if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
     int ok = 0;
+    OxpgCall call;
+    oxpg_call_init(&call, -1);
     if (check_in_pipeline(self) == 0) {
-        if (!PQpipelineSync(self->conn))
-            oxpg_raise_conn_error(self->st, self->st->OperationalError, self->conn, "could not send a sync");
-        else
-            ok = log_kind(self, KIND_SYNC) == 0 && flush(self) == 0;
+        /* The guard goes first: a statement that changed client_encoding makes it
+         * fail, and the sync then rolls back what it would have committed. */
+        if (!PQsendQueryParams(self->conn, oxpg_conn_encoding_guard_sql, 0, NULL, NULL, NULL, NULL, 1))
+            oxpg_conn_send_failed(self, "could not queue the statement");
+        else if (log_kind(self, KIND_GUARD) == 0 && oxpg_conn_pipeline_sync(self) == 0)
+            ok = log_kind(self, KIND_SYNC) == 0 && oxpg_conn_flush(self, &call) == 0;
     }
     oxpg_client_unlock(self);
     if (!ok)
@@ -197,88 +184,48 @@ static PyObject *command_value(OxpgClient *self, int kind, PGresult *res)
     return oxpg_err_take();
 }
 
-/* Lock held: read one command's results (up to its NULL). *res gets the one to keep. */
-static int read_command(OxpgClient *self, PGresult **res, int *copy_refused)
+/* One command's results (up to its end, or the sync): the first error, else the
+ * last result. */
+static OxpgReadStep command_result(OxpgClient *self, OxpgCall *call, PGresult *r, void *ctx)
 {
-    PGconn *conn = self->conn;
-    *res = NULL;
-    for (;;) {
-        OxpgWaitStatus ws = oxpg_wait_result(conn, self->deadline);
-        if (ws == OXPG_WAIT_TIMEOUT)
-            oxpg_client_raise_timeout(self);
-        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT)
-            return -2;
-        if (ws != OXPG_WAIT_READY) {
-            oxpg_client_raise_lost(self, *res);
-            PQclear(*res);
-            *res = NULL;
-            return -1;
-        }
-        PGresult *r = PQgetResult(conn);
-        if (r == NULL)
-            return 0;
-        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-            *res = r;
-            return 0;
-        }
-        if (PQresultStatus(r) == PGRES_COPY_IN || PQresultStatus(r) == PGRES_COPY_OUT) {
-            /* COPY has no place in a pipeline: end it (discard its rows, or fail its
-             * input) and report it refused, keeping the connection in step. */
-            ExecStatusType status = PQresultStatus(r);
-            PQclear(r);
-            int rc = oxpg_client_refuse_copy(self, status);
-            if (rc == -2)
-                return -2;
-            if (rc < 0) {
-                PQclear(*res);
-                *res = NULL;
-                return -3;
-            }
-            *copy_refused = 1;
-            continue;
-        }
-        /* Keep the first error, else the last result. */
-        ExecStatusType prev = *res != NULL ? PQresultStatus(*res) : PGRES_EMPTY_QUERY;
-        if (*res != NULL && (prev == PGRES_FATAL_ERROR || prev == PGRES_BAD_RESPONSE)) {
-            PQclear(r);
-        } else {
-            PQclear(*res);
-            *res = r;
-        }
+    (void)self;
+    PGresult **res = ctx;
+    if (r == NULL)
+        return OXPG_READ_STOP;
+    if (oxpg_result_is_error(r)) {
+        oxpg_call_keep_error(call, r);
+        return OXPG_READ_MORE;
     }
+    PQclear(*res);
+    *res = r;
+    return PQresultStatus(r) == PGRES_PIPELINE_SYNC ? OXPG_READ_STOP : OXPG_READ_MORE;
 }
 
-/* Lock held, an exception pending (Ctrl-C, timeout): give the pipeline up. */
-static void abort_pipeline(OxpgClient *self)
+/* Lock held: read one command's results. *res gets the one to keep (its error, when
+ * it failed). Returns 0, or -1 with an exception set. */
+static int read_command(OxpgClient *self, OxpgCall *call, PGresult **res)
 {
-    PyObject *pending = oxpg_err_take();
-    PGconn *conn = self->conn;
-    if (conn != NULL) {
-        double deadline = oxpg_monotonic() + oxpg_client_grace(self);
-        oxpg_cancel_request(conn, deadline - oxpg_monotonic());
-        /* Read up to the last sync queued; anything after it never ran. */
-        int syncs = 0;
-        for (int i = self->pipeline.head; i < self->pipeline.count; i++)
-            syncs += self->pipeline.kinds[i] == KIND_SYNC;
-        if (syncs == 0 && PQpipelineSync(conn))
-            syncs = 1;
-        while (syncs > 0) {
-            if (oxpg_wait_result_nointr(conn, deadline) != OXPG_WAIT_READY)
-                break;
-            PGresult *r = PQgetResult(conn);
-            if (r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC)
-                syncs--;
-            PQclear(r);
-        }
-        if (syncs > 0 || PQexitPipelineMode(conn) != 1) {
-            self->broken = 1;
-            oxpg_client_lost(self);
-            PyErr_Clear();
-        }
+    *res = NULL;
+    int rc = oxpg_conn_read(self, call, command_result, res);
+    if (call->error != NULL) {
+        PQclear(*res);
+        *res = call->error;
+        call->error = NULL;
     }
+    if (rc < 0) {
+        PQclear(*res);
+        *res = NULL;
+    }
+    return rc;
+}
+
+/* Lock held, an exception pending: give the pipeline up. */
+static void abort_pipeline(OxpgClient *self, OxpgCall *call)
+{
+    if (self->conn != NULL && PQpipelineStatus(self->conn) != PQ_PIPELINE_OFF)
+        oxpg_conn_interrupt(self, call);
     self->in_pipeline = 0;
     reset_log(self);
-    oxpg_err_restore(pending);
 }
 
 /* _pipeline_next(): the next command's outcome as (kind, value) where value is rows,
@@ -289,51 +236,66 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *Py_UNUSED(ignored))
     if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
     PyObject *out = NULL;
+    OxpgCall call;
+    oxpg_call_init(&call, -1);
     if (check_in_pipeline(self) < 0)
         goto done;
-    int kind = pop_kind(self);
-    if (kind < 0) {
-        out = Py_NewRef(Py_None);
-        goto done;
-    }
-    /* Results come only once the server is told to send them: ask for a flush
-     * unless a sync (which also flushes) is on its way. */
-    if (kind != KIND_SYNC) {
-        int sync_pending = 0;
-        for (int i = self->pipeline.head; i < self->pipeline.count; i++)
-            sync_pending |= self->pipeline.kinds[i] == KIND_SYNC;
-        if (!sync_pending && (!PQsendFlushRequest(self->conn) || flush(self) < 0)) {
-            if (!PyErr_Occurred())
-                oxpg_client_lost(self);
+    int kind;
+    PGresult *res;
+    for (;;) {
+        kind = pop_kind(self);
+        if (kind < 0) {
+            out = Py_NewRef(Py_None);
             goto done;
         }
-    }
-    PGresult *res = NULL;
-    int copy_refused = 0;
-    int rc = read_command(self, &res, &copy_refused);
-    if (rc == -2) {
-        abort_pipeline(self);
-        goto done;
-    }
-    if (rc == -3) {
-        /* The connection is out of step for good: close it, say why. */
-        self->broken = 1;
-        oxpg_client_lost(self);
-        PyErr_Clear();
-        PyErr_SetString(self->st->NotSupportedError,
-                        "COPY cannot run inside a pipeline; the connection had to be closed");
-        goto done;
-    }
-    if (rc < 0)
-        goto done;
-    if (kind == KIND_SYNC) {
-        if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
-            PQclear(res);
-            PyErr_SetString(self->st->InterfaceError, "pipeline out of step: expected the end of a sync");
-            abort_pipeline(self);
+        /* Results come only once the server is told to send them: ask for a flush
+         * unless a sync (which also flushes) is on its way. */
+        if (kind != KIND_SYNC && kind != KIND_GUARD) {
+            int sync_pending = 0;
+            for (int i = self->pipeline.head; i < self->pipeline.count; i++)
+                sync_pending |= self->pipeline.kinds[i] == KIND_SYNC;
+            if (!sync_pending) {
+                if (!PQsendFlushRequest(self->conn)) {
+                    oxpg_conn_send_failed(self, "could not send a flush request");
+                    goto done;
+                }
+                if (oxpg_conn_flush(self, &call) < 0) {
+                    abort_pipeline(self, &call);
+                    goto done;
+                }
+            }
+        }
+        call.copy_refused = 0;
+        if (read_command(self, &call, &res) < 0) {
+            abort_pipeline(self, &call);
             goto done;
         }
+        if (kind != KIND_GUARD)
+            break;
+        /* The guard's own result is nobody's business, unless it failed. */
+        int guard_failed = res != NULL && oxpg_result_is_error(res);
         PQclear(res);
+        if (guard_failed) {
+            oxpg_conn_raise_encoding_guard(self);
+            abort_pipeline(self, &call);
+            goto done;
+        }
+    }
+    if (kind == KIND_SYNC) {
+        int in_step = res != NULL && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (!in_step) {
+            PyErr_SetString(self->st->InterfaceError, "pipeline out of step: expected the end of a sync");
+            abort_pipeline(self, &call);
+            goto done;
+        }
+        if (oxpg_conn_encoding_changed(self)) {
+            /* Setting it back needs the pipeline over: what is queued after this
+             * sync is drained (its guard fails too: nothing of it commits). */
+            PyErr_SetString(self->st->InterfaceError, "client_encoding was changed inside the pipeline");
+            abort_pipeline(self, &call);
+            goto done;
+        }
         out = Py_BuildValue("(iO)", kind, Py_None);
         goto done;
     }
@@ -342,7 +304,7 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *Py_UNUSED(ignored))
     const char *severity = res != NULL ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
     int fatal = severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
     PyObject *value;
-    if (copy_refused && self->conn != NULL && PQstatus(self->conn) != CONNECTION_BAD) {
+    if (call.copy_refused && self->conn != NULL && PQstatus(self->conn) != CONNECTION_BAD) {
         /* Only reached when the COPY was not recognised before sending (oxpg/pipeline.py
          * refuses a statement starting with COPY): a COPY TO ends cleanly here. */
         PyErr_SetString(self->st->NotSupportedError, "COPY cannot run inside a pipeline");
@@ -364,8 +326,10 @@ done:
     if (self->conn == NULL) {
         self->in_pipeline = 0;
         reset_log(self);
-        oxpg_cache_reset(&self->cache, 0);
     }
+    /* Outside pipeline mode now (or lost): the session's notes can be acted on. */
+    if (!self->in_pipeline && oxpg_conn_settle(self) < 0)
+        Py_CLEAR(out);
     oxpg_client_unlock(self);
     return out;
 }
@@ -391,6 +355,8 @@ PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *Py_UNUSED(ignored))
         self->in_pipeline = 0;
         reset_log(self);
     }
+    if (!self->in_pipeline && oxpg_conn_settle(self) < 0)
+        ok = 0;
     oxpg_client_unlock(self);
     if (!ok)
         return NULL;

@@ -39,6 +39,7 @@ int oxpg_columns_init(OxpgColumns *cols, const PGresult *res, OxpgTypeCache *typ
     cols->count = 0;
     cols->duplicate_names = 0;
     cols->needs_text = 0;
+    cols->row_base = 0;
     cols->timezone = NULL;
     cols->types = types;
     cols->generation = types != NULL ? types->generation : 0;
@@ -122,10 +123,10 @@ static PyObject *text_form(OxpgState *st, const OxpgTextForms *text, long k)
     return oxpg_decode_text(st, PQgetvalue(r, row, 0), PQgetlength(r, row, 0));
 }
 
-static OXPG_NOINLINE PyObject *name_decode_error(OxpgState *st, const OxpgColumn *col, int r)
+static OXPG_NOINLINE PyObject *name_decode_error(OxpgState *st, const OxpgColumn *col, long row_number)
 {
     if (PyErr_ExceptionMatches(st->DataError)) {
-        PyObject *prefix = PyUnicode_FromFormat("column %R (%s), row %d", col->name, col->type_name, r + 1);
+        PyObject *prefix = PyUnicode_FromFormat("column %R (%s), row %ld", col->name, col->type_name, row_number);
         if (prefix != NULL) {
             oxpg_reraise_as(st->DataError, PyUnicode_AsUTF8(prefix));
             Py_DECREF(prefix);
@@ -200,7 +201,7 @@ static inline PyObject *decode_cell(OxpgState *st, const PGresult *res, const Ox
     else
         return text_form(st, text, (*text_index)++);
     if (OXPG_UNLIKELY(value == NULL))
-        return name_decode_error(st, col, r);
+        return name_decode_error(st, col, cols->row_base + r + 1);
     if (col->in_timezone && cols->timezone != NULL)
         return col->in_timezone == 1 ? to_session_zone(value, cols->timezone)
                                      : list_to_session_zone(value, cols->timezone);

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 static int ident_start(unsigned char c)
 {
@@ -15,6 +16,19 @@ static int ident_start(unsigned char c)
 static int ident_char(unsigned char c)
 {
     return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+/* Past the block comment that starts at i; they nest in PostgreSQL. */
+static size_t skip_block_comment(const char *s, size_t len, size_t i)
+{
+    int depth = 1;
+    for (i += 2; i < len && depth > 0; i++) {
+        if (s[i] == '/' && i + 1 < len && s[i + 1] == '*')
+            depth++, i++;
+        else if (s[i] == '*' && i + 1 < len && s[i + 1] == '/')
+            depth--, i++;
+    }
+    return i;
 }
 
 /* Skip a quoted section ending in quote; a doubled quote is an escaped one. With
@@ -73,14 +87,7 @@ long oxpg_sql_max_placeholder(const char *s, size_t len, int backslash_quotes)
             while (i < len && s[i] != '\n')
                 i++;
         } else if (c == '/' && i + 1 < len && s[i + 1] == '*') {
-            /* Block comments nest in PostgreSQL. */
-            int depth = 1;
-            for (i += 2; i < len && depth > 0; i++) {
-                if (s[i] == '/' && i + 1 < len && s[i + 1] == '*')
-                    depth++, i++;
-                else if (s[i] == '*' && i + 1 < len && s[i + 1] == '/')
-                    depth--, i++;
-            }
+            i = skip_block_comment(s, len, i);
         } else if (c == '$') {
             if (i + 1 < len && isdigit((unsigned char)s[i + 1])) {
                 long n = 0;
@@ -101,4 +108,29 @@ long oxpg_sql_max_placeholder(const char *s, size_t len, int backslash_quotes)
         }
     }
     return highest;
+}
+
+/* Past whitespace and comments (block comments nest) from i. */
+static size_t skip_blanks(const char *s, size_t len, size_t i)
+{
+    for (;;) {
+        while (i < len && isspace((unsigned char)s[i]))
+            i++;
+        if (i + 1 < len && s[i] == '-' && s[i + 1] == '-') {
+            while (i < len && s[i] != '\n')
+                i++;
+        } else if (i + 1 < len && s[i] == '/' && s[i + 1] == '*') {
+            i = skip_block_comment(s, len, i);
+        } else {
+            return i;
+        }
+    }
+}
+
+int oxpg_sql_is_copy(const char *sql, size_t len)
+{
+    size_t i = skip_blanks(sql, len, 0);
+    if (len - i < 4 || strncasecmp(sql + i, "copy", 4) != 0)
+        return 0;
+    return i + 4 == len || !ident_char((unsigned char)sql[i + 4]);
 }

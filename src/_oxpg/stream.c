@@ -3,6 +3,7 @@
  * chunk at a time, so neither libpq nor Python ever holds the whole result. */
 #include "oxpg/client.h"
 #include "oxpg/compat.h"
+#include "oxpg/conn.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
 #include "oxpg/result.h"
@@ -17,13 +18,32 @@ struct OxpgStream {
     int cut_short;      /* ended by another statement on the client: more rows were due */
     int as_dicts;
     int chunk_size;
-    double deadline;
-    double timeout;
+    int got;        /* rows read by the current fill */
+    int row_failed; /* a row could not be decoded: the ones before it still count */
+    long rows_read; /* rows of the statement decoded so far (error messages) */
+    OxpgCall call;  /* the deadline the stream's statement must end by */
     OxpgColumns columns;
     PyObject *buffer; /* decoded rows not yet returned */
     PyObject *error;  /* a server error to raise once the rows read before it are out */
     Py_ssize_t next;  /* index of the next row to return in buffer */
 };
+
+/* libpq 17 hands rows over in chunks (one result per chunk_size rows); before that,
+ * one result per row. */
+#ifdef LIBPQ_HAS_CHUNK_MODE
+#define OXPG_IF_CHUNKED(x) x
+static int set_row_mode(PGconn *conn, int chunk_size)
+{
+    return PQsetChunkedRowsMode(conn, chunk_size);
+}
+#else
+#define OXPG_IF_CHUNKED(x)
+static int set_row_mode(PGconn *conn, int chunk_size)
+{
+    (void)chunk_size;
+    return PQsetSingleRowMode(conn);
+}
+#endif
 
 /* Lock held: forget the connection side of the stream. */
 static void detach(OxpgStream *stream)
@@ -53,107 +73,100 @@ void oxpg_stream_abandon(OxpgClient *self)
         oxpg_client_cancel_and_drain(self);
 }
 
+/* Decode the rows of one single-row (or chunked) result into the buffer. */
+static OxpgReadStep take_rows(OxpgClient *client, OxpgStream *stream, PGresult *r)
+{
+    OxpgState *st = client->st;
+    if (stream->columns.columns == NULL || !oxpg_columns_match(&stream->columns, r, &client->types)) {
+        oxpg_columns_clear(&stream->columns);
+        if (oxpg_columns_init(&stream->columns, r, &client->types) < 0)
+            return OXPG_READ_FAIL;
+    }
+    if (stream->columns.needs_text) {
+        /* The text-form round trip needs the connection this result occupies. */
+        PyErr_SetString(st->DataError, "stream(): a column's type has no binary decoder in oxpg (or this "
+                                       "client has not looked the type up yet: query() does); "
+                                       "cast it to text in the SQL");
+        return OXPG_READ_FAIL;
+    }
+    stream->columns.timezone = oxpg_client_timezone(client);
+    stream->columns.row_base = stream->rows_read;
+    int nrows = PQntuples(r);
+    for (int i = 0; i < nrows; i++) {
+        PyObject *row = oxpg_result_row(st, r, &stream->columns, i, stream->as_dicts);
+        if (row == NULL || PyList_Append(stream->buffer, row) < 0) {
+            Py_XDECREF(row);
+            /* The rows before this one are good: they are handed out first. */
+            stream->row_failed = 1;
+            return OXPG_READ_FAIL;
+        }
+        Py_DECREF(row);
+        stream->rows_read++;
+    }
+    stream->got += nrows;
+    return stream->got >= stream->chunk_size ? OXPG_READ_STOP : OXPG_READ_MORE;
+}
+
+static OxpgReadStep stream_result(OxpgClient *client, OxpgCall *call, PGresult *r, void *ctx)
+{
+    OxpgStream *stream = ctx;
+    if (r == NULL) {
+        detach(stream); /* the statement is complete */
+        return OXPG_READ_STOP;
+    }
+    ExecStatusType status = PQresultStatus(r);
+    OxpgReadStep step = OXPG_READ_MORE;
+    if (status == PGRES_SINGLE_TUPLE OXPG_IF_CHUNKED(|| status == PGRES_TUPLES_CHUNK)) {
+        if (call->error == NULL)
+            step = take_rows(client, stream, r);
+    } else if (oxpg_result_is_error(r)) {
+        oxpg_call_keep_error(call, r);
+        return OXPG_READ_MORE;
+    }
+    PQclear(r); /* a row, the final empty TUPLES_OK, or a command's status */
+    return step;
+}
+
 /* Lock held: read up to chunk_size rows into the buffer. Returns 0 (the buffer may
  * be empty when the result ended) or -1 with an exception set. */
 static int fill(OxpgStream *stream)
 {
     OxpgClient *client = stream->client;
     OxpgState *st = client->st;
-    PGconn *conn = client->conn;
-    PGresult *error = NULL;
-    int got = 0;
-    int copy_refused = 0;
-    client->deadline = stream->deadline;
-    client->timeout = stream->timeout;
-    while (stream->active && got < stream->chunk_size) {
-        OxpgWaitStatus ws = oxpg_wait_result(conn, stream->deadline);
-        if (ws == OXPG_WAIT_TIMEOUT)
-            oxpg_client_raise_timeout(client);
-        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
-            detach(stream);
-            oxpg_client_cancel_and_drain(client);
-            goto fail;
-        }
-        if (ws != OXPG_WAIT_READY) {
-            detach(stream);
-            oxpg_client_raise_lost(client, error);
-            goto fail;
-        }
-        PGresult *r = PQgetResult(conn);
-        if (r == NULL) {
-            detach(stream); /* the statement is complete */
-            break;
-        }
-        ExecStatusType status = PQresultStatus(r);
-        if (status == PGRES_SINGLE_TUPLE && error == NULL) {
-            if (stream->columns.columns == NULL || !oxpg_columns_match(&stream->columns, r, &client->types)) {
-                oxpg_columns_clear(&stream->columns);
-                if (oxpg_columns_init(&stream->columns, r, &client->types) < 0) {
-                    PQclear(r);
-                    detach(stream);
-                    oxpg_client_cancel_and_drain(client);
-                    goto fail;
-                }
-            }
-            if (stream->columns.needs_text) {
-                /* The text-form round trip needs the connection this result occupies. */
-                PQclear(r);
-                PyErr_SetString(st->DataError, "stream(): a column's type has no binary decoder in oxpg (or this "
-                                               "client has not looked the type up yet: query() does); "
-                                               "cast it to text in the SQL");
-                detach(stream);
-                oxpg_client_cancel_and_drain(client);
-                goto fail;
-            }
-            stream->columns.timezone = oxpg_client_timezone(client);
-            PyObject *row = oxpg_result_row(st, r, &stream->columns, 0, stream->as_dicts);
-            PQclear(r);
-            if (row == NULL || PyList_Append(stream->buffer, row) < 0) {
-                Py_XDECREF(row);
-                detach(stream);
-                oxpg_client_cancel_and_drain(client);
-                goto fail;
-            }
-            Py_DECREF(row);
-            got++;
-        } else if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
-            if (error == NULL)
-                error = r;
-            else
-                PQclear(r);
-        } else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) {
-            /* COPY has no rows to stream: end it without losing sync, then refuse. */
-            PQclear(r);
-            int rc = oxpg_client_refuse_copy(client, status);
-            if (rc == -2) {
-                detach(stream);
-                oxpg_client_cancel_and_drain(client);
-                goto fail;
-            }
-            if (rc < 0) {
-                detach(stream);
-                oxpg_client_lost(client);
-                goto fail;
-            }
-            copy_refused = 1;
-        } else {
-            PQclear(r); /* the final empty TUPLES_OK, or a command's status */
-        }
+    OxpgCall *call = &stream->call;
+    stream->got = 0;
+    call->copy_refused = 0;
+    int rc = oxpg_conn_read(client, call, stream_result, stream);
+    if (rc < 0)
+        detach(stream); /* ended: drained after an interruption, or lost */
+    if (!stream->active && oxpg_conn_settle(client) < 0 && rc == 0) {
+        /* The statement changed the session in a way oxpg refuses (client_encoding):
+         * what it returned cannot be trusted. */
+        PyList_SetSlice(stream->buffer, 0, PyList_GET_SIZE(stream->buffer), NULL);
+        oxpg_call_clear(call);
+        return -1;
     }
-    client->deadline = -1;
-    if (copy_refused && client->conn != NULL) {
-        PQclear(error);
+    if (rc < 0) {
+        oxpg_call_clear(call);
+        if (stream->row_failed && PyList_GET_SIZE(stream->buffer) > 0) {
+            stream->error = oxpg_err_take();
+            return 0;
+        }
+        /* Interrupted (Ctrl-C, timeout) or the connection failed: rows read before
+         * that are dropped with the statement, so nothing comes after the error. */
+        PyList_SetSlice(stream->buffer, 0, PyList_GET_SIZE(stream->buffer), NULL);
+        return -1;
+    }
+    if (call->copy_refused && client->conn != NULL) {
+        oxpg_call_clear(call);
         PyErr_SetString(st->NotSupportedError, "COPY cannot be streamed with stream(); it is not supported yet");
         return -1;
     }
-    if (error != NULL) {
+    if (call->error != NULL) {
         /* The rows the server sent before the error come out first: the error is
-         * raised once they are used up (stream_next). */
-        int lost = PQstatus(conn) == CONNECTION_BAD;
-        oxpg_raise_result_error(st, error, lost ? st->OperationalError : st->DatabaseError);
-        PQclear(error);
-        if (lost)
-            oxpg_client_lost(client);
+         * raised once they are used up (Stream_next). */
+        oxpg_conn_raise_error(client, call);
+        oxpg_call_clear(call);
         if (PyList_GET_SIZE(stream->buffer) > 0) {
             stream->error = oxpg_err_take();
             return 0;
@@ -161,14 +174,6 @@ static int fill(OxpgStream *stream)
         return -1;
     }
     return 0;
-fail:
-    /* Interrupted (Ctrl-C, timeout) or the connection failed: rows read before
-     * that are dropped with the statement, so nothing comes after the error. */
-    client->deadline = -1;
-    PQclear(error);
-    if (stream->buffer != NULL)
-        PyList_SetSlice(stream->buffer, 0, PyList_GET_SIZE(stream->buffer), NULL);
-    return -1;
 }
 
 static PyObject *Stream_next(OxpgStream *stream)
@@ -210,8 +215,6 @@ static PyObject *Stream_next(OxpgStream *stream)
     } else {
         rc = fill(stream);
     }
-    if (client->conn == NULL)
-        oxpg_cache_reset(&client->cache, 0);
     oxpg_client_unlock(client);
     if (rc < 0)
         return NULL;
@@ -304,6 +307,7 @@ static void Stream_dealloc(OxpgStream *stream)
         stream->client->orphaned_result = 1; /* the next statement drains it */
     }
     oxpg_columns_clear(&stream->columns);
+    oxpg_call_clear(&stream->call);
     Py_CLEAR(stream->buffer);
     Py_CLEAR(stream->error);
     Py_CLEAR(stream->client);
@@ -405,8 +409,10 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
     stream->cut_short = 0;
     stream->as_dicts = !tuples;
     stream->chunk_size = (int)chunk_size;
-    stream->timeout = timeout;
-    stream->deadline = -1;
+    stream->got = 0;
+    stream->row_failed = 0;
+    stream->rows_read = 0;
+    oxpg_call_init(&stream->call, -1);
     memset(&stream->columns, 0, sizeof(stream->columns));
     stream->next = 0;
     stream->error = NULL;
@@ -433,17 +439,14 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
                                          params.formats, 1);
                 Py_END_ALLOW_THREADS
             }
-            if (conn != NULL && sent && PQsetSingleRowMode(conn)) {
+            if (conn != NULL && sent && set_row_mode(conn, stream->chunk_size)) {
                 self->single_row_used = 1;
                 stream->active = 1;
-                stream->deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
+                oxpg_call_init(&stream->call, timeout);
                 self->active_stream = stream;
                 ok = 1;
             } else if (conn != NULL) {
-                if (PQstatus(conn) == CONNECTION_BAD)
-                    oxpg_client_lost(self);
-                else
-                    oxpg_raise_conn_error(st, st->OperationalError, conn, "could not send the query");
+                oxpg_conn_send_failed(self, "could not send the query");
             } else if (!PyErr_Occurred()) {
                 PyErr_SetString(st->OperationalError, "the connection was lost");
             }

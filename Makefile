@@ -2,6 +2,7 @@
 # (scripts/bootstrap.sh: system packages when missing, .venv with the dev requirements).
 
 PYTHON ?= python3
+# Overridden by test-matrix (.venv-3.12, ...); bootstrap.sh reads it as OXPG_VENV.
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
@@ -18,15 +19,17 @@ PG18 := $(CURDIR)/build/pg18/pgsql
 PG18_BUILD := build/pg18
 # The major version of the libpq the default build links (setup.py asks the same pg_config).
 PG_CONFIG_MAJOR := $${PG_CONFIG:-pg_config} --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'
+# The interpreters of test-matrix (scripts/find_python.sh finds them).
+MATRIX_PYTHONS ?= 3.12 3.13
 
-.PHONY: all bootstrap build demo test test-system test-pg18 fuzz bench clean distclean
+.PHONY: all bootstrap build demo test test-system test-pg18 test-matrix fuzz bench clean distclean
 # `make -j test` must still run test-system before test-pg18, not both at once.
 .NOTPARALLEL:
 
 all: build
 
 bootstrap:
-	@PYTHON="$(PYTHON)" bash scripts/bootstrap.sh
+	@PYTHON="$(PYTHON)" OXPG_VENV="$(VENV)" bash scripts/bootstrap.sh
 
 $(EDITABLE_STAMP): pyproject.toml setup.py
 	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e .
@@ -71,6 +74,18 @@ test-pg18: bootstrap
 		OXPG_PG_BIN=$(PG18)/bin OXPG_EXPECT_LIBPQ_MAJOR=18 OXPG_EXPECT_SERVER_MAJOR=18 \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
+# The suite (no fuzzing: it is C-only) on each of MATRIX_PYTHONS, Debian's libpq and
+# server, each in its own .venv-X.Y with its own in-place module (the file names carry
+# the ABI tag, e.g. _oxpg.cpython-312-x86_64-linux-gnu.so).
+test-matrix: export OXPG_WERROR := 1
+test-matrix:
+	@set -e; for v in $(MATRIX_PYTHONS); do \
+		python="$$(bash scripts/find_python.sh $$v)"; \
+		echo "test-matrix: Python $$v ($$python)"; \
+		$(MAKE) --no-print-directory build VENV=.venv-$$v PYTHON="$$python"; \
+		OXPG_EXPECT_LIBPQ_MAJOR="$$($(PG_CONFIG_MAJOR))" .venv-$$v/bin/python -m pytest $(PYTEST_ARGS); \
+	done
+
 fuzz: bootstrap
 	$(FUZZ)
 
@@ -90,4 +105,4 @@ clean:
 	rm -f src/oxpg/_oxpg*.so
 
 distclean: clean
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) $(foreach v,$(MATRIX_PYTHONS),.venv-$(v))

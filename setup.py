@@ -57,18 +57,20 @@ def on_default_search_path(lib: str) -> bool:
     return lib.startswith(("/usr/lib", "/lib"))
 
 
-def flags_file(flags: list[str]) -> str:
+def flags_file(flags: list[str], build_temp: str) -> str:
     """A file that changes exactly when the flags change.
 
     Added to the extension's `depends` at build time, it makes build_ext rebuild after
-    e.g. turning OXPG_WERROR on, instead of keeping objects built without it.
+    e.g. turning OXPG_WERROR on, instead of keeping objects built without it. It lives
+    beside the objects it vouches for: `make test-pg18` builds against another libpq in
+    its own build_temp, and must not make the default build look stale.
     """
-    path = ROOT / "build" / "oxpg-flags.txt"
+    path = Path(build_temp).resolve() / "oxpg-flags.txt"
     text = "\n".join(flags) + "\n"
     if not path.is_file() or path.read_text() != text:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return str(path.relative_to(ROOT))
+    return os.path.relpath(path, ROOT)
 
 
 class BuildExtIncremental(build_ext):
@@ -100,7 +102,7 @@ class BuildExtIncremental(build_ext):
             return objects
 
         flags = [*ext.extra_compile_args, *ext.extra_link_args, *ext.include_dirs, *ext.library_dirs]
-        ext.depends = [*ext.depends, flags_file(flags)]
+        ext.depends = [*ext.depends, flags_file(flags, self.build_temp)]
         self.compiler.compile = compile_stale
         try:
             super().build_extension(ext)

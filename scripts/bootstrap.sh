@@ -4,11 +4,12 @@
 # costs a second or so. Debian/Ubuntu (apt-get) only; elsewhere it says what to install.
 #
 #   PYTHON=python3.12 scripts/bootstrap.sh    # pick the interpreter for .venv
+#   OXPG_VENV=.venv-3.12 PYTHON=... scripts/bootstrap.sh    # another venv (`make test-matrix`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-VENV=.venv
+VENV="${OXPG_VENV:-.venv}"
 REQUIREMENTS=requirements-dev.txt
 STAMP="$VENV/.oxpg-requirements.stamp"
 

@@ -30,6 +30,9 @@ server_ok() {
     return 1
 }
 
+# Debian installs it in /usr/sbin, which a non-root PATH may lack.
+pgbouncer_ok() { have pgbouncer || [ -x /usr/sbin/pgbouncer ]; }
+
 python_ok() { have "$PYTHON"; }
 python_version() { "$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
 python_headers_ok() {
@@ -59,6 +62,8 @@ find_missing() {
     have gcc || have cc || missing+=(gcc)
     have make || missing+=(make)
     have openssl || missing+=(openssl)
+    # tests/test_pgbouncer.py runs clients through a transaction-mode pooler.
+    pgbouncer_ok || missing+=(pgbouncer)
     if ! python_ok; then
         missing+=(python3 python3-dev python3-venv)
     else

@@ -9,11 +9,13 @@ different superuser connection; it defaults to OXPG_TEST_DSN.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 import pytest
+from support.pgbouncer import PgBouncer
 
 from oxpg.testing import TempCluster
 
@@ -38,6 +40,39 @@ def pg() -> Iterator[PgServer]:
         return
     with TempCluster() as cluster:
         yield PgServer(cluster.dsn, cluster.superuser_dsn, cluster)
+
+
+PgBouncerFactory = Callable[..., PgBouncer]
+
+
+@pytest.fixture(scope="session")
+def make_pgbouncer(pg: PgServer) -> Iterator[PgBouncerFactory]:
+    """make_pgbouncer(**options): a started transaction-mode PgBouncer in front of
+    the suite's server (options: see tests/support/pgbouncer.py), stopped at the end
+    of the session."""
+    if pg.cluster is not None:
+        target = (pg.cluster.host, pg.cluster.port, pg.cluster.user, pg.cluster.password, pg.cluster.database)
+    else:
+        url = urlsplit(pg.dsn)
+        if url.scheme not in ("postgresql", "postgres") or not (url.hostname and url.username and url.password):
+            pytest.skip("PgBouncer needs OXPG_TEST_DSN as a URI with host, user and password")
+        target = (url.hostname, url.port or 5432, unquote(url.username), unquote(url.password), url.path.lstrip("/"))
+    started: list[PgBouncer] = []
+
+    def make(**options: int) -> PgBouncer:
+        bouncer = PgBouncer(*target, **options)
+        started.append(bouncer)
+        return bouncer.start()
+
+    yield make
+    for bouncer in started:
+        bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(make_pgbouncer: PgBouncerFactory) -> PgBouncer:
+    """The suite's transaction-mode PgBouncer: a pool of 2 server sessions."""
+    return make_pgbouncer(pool_size=2)
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def test_declare_with_parameters(client: oxpg.Client, tx: oxpg.Transaction) -> N
 
 def test_declared_statement(client: oxpg.Client, other: oxpg.Client, tx: oxpg.Transaction) -> None:
     cur = client.cursor("SELECT 1 AS n")
-    assert re.fullmatch(r"_oxpg_cursor_\d+", cur.name)
+    assert re.fullmatch(r"_oxpg_cursor_[0-9a-f]{16}_\d+", cur.name)
     assert last_statement(other, client) == f'DECLARE "{cur.name}" NO SCROLL CURSOR FOR SELECT 1 AS n'
     assert open_cursors(client) == [cur.name]
     scrolling = client.cursor("SELECT 1 AS n", scrollable=True, hold=True)
@@ -90,6 +90,18 @@ def test_declared_statement(client: oxpg.Client, other: oxpg.Client, tx: oxpg.Tr
     assert scrolling.scrollable is True and scrolling.hold is True
     scrolling.close()
     cur.close()
+
+
+def test_cursor_names_differ_between_clients(dsn: str) -> None:
+    """Behind a transaction-mode pooler, WITH HOLD cursors of several clients live in
+    the same server sessions: a FETCH must never read another client's cursor."""
+    with oxpg.connect(dsn) as a, oxpg.connect(dsn) as b:
+        first, second = a.cursor("SELECT 1 AS n", hold=True), b.cursor("SELECT 2 AS n", hold=True)
+        try:
+            assert first.name != second.name
+        finally:
+            first.close()
+            second.close()
 
 
 def test_without_hold_outside_a_transaction_is_refused(client: oxpg.Client, other: oxpg.Client) -> None:

@@ -1,6 +1,7 @@
 """The statement cache (issue 4; RELIABILITY rows 14, 15, 29).
 
-A statement run prepare_threshold times is prepared on the server (as _oxpg_N) and kept
+A statement run prepare_threshold times is prepared on the server (as
+_oxpg_<client token>_<n>) and kept
 in a per-client LRU keyed by SQL text and parameter type OIDs. What the server holds is
 read from pg_prepared_statements in the same session, through execute() without
 parameters (the simple protocol, which the cache never sees) with the answer carried in
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
@@ -23,6 +26,9 @@ import pytest
 import oxpg
 
 PREFIX = "oxpg-prepared "
+# _oxpg_, a random token per client (16 hex digits), a counter: unique across clients.
+NAME = re.compile(r"(_oxpg_[0-9a-f]{16}_)(\d+)")
+NAMEDATALEN = 64
 
 
 def server_statements(client: oxpg.Client) -> dict[str, tuple[str, list[str]]]:
@@ -42,7 +48,7 @@ def names_by_sql(client: oxpg.Client) -> dict[str, str]:
     """{statement text: server name}; fails when one text is prepared twice."""
     out: dict[str, str] = {}
     for name, (sql, _) in server_statements(client).items():
-        assert re.fullmatch(r"_oxpg_\d+", name), name
+        assert NAME.fullmatch(name) and len(name.encode()) < NAMEDATALEN, name
         assert sql not in out, f"{sql!r} is prepared twice: {out[sql]} and {name}"
         out[sql] = name
     return out
@@ -103,7 +109,7 @@ def test_prepared_once_the_threshold_is_reached(make_client: Callable[..., oxpg.
             assert [sql for sql, _ in statements.values()] == [sql], statements
             assert info(c)["prepared"] == 1, "prepared once, then reused"
     (name,) = statements
-    assert re.fullmatch(r"_oxpg_\d+", name)
+    assert NAME.fullmatch(name)
     assert info(c)["size"] == 1
 
 
@@ -542,3 +548,174 @@ def test_stale_inferred_parameter_types_are_prepared_afresh(make_client: Callabl
     # A value the new type rejects still raises its own error.
     with pytest.raises(oxpg.DataError):
         c.execute("INSERT INTO inferred VALUES ($1)", "not a range")
+
+
+# ---- names: unique per client (RELIABILITY row 15) ----------------------------------
+#
+# Behind a transaction-mode pooler (PgBouncer) clients share server sessions: a name
+# that two clients both use runs one client's statement for the other.
+
+
+def fork_and_report(action: Callable[[], str], timeout: float = 20) -> str:
+    """What action() returned in a forked child (which never returns into pytest)."""
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process with threads (pytest-timeout's).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(read_end)
+            os.write(write_end, action().encode())
+        except BaseException as e:
+            os.write(write_end, f"child failed: {type(e).__name__}: {e}".encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    deadline = time.monotonic() + timeout
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(read_end)
+            raise AssertionError(f"forked child hung for {timeout} s")
+        time.sleep(0.01)
+    with os.fdopen(read_end, "rb") as r:
+        return r.read().decode()
+
+
+def prepare_two(client: oxpg.Client) -> set[str]:
+    """Prepare the same two statements every client does; their server names."""
+    for sql, value in (("SELECT $1::int + 1 AS v", 1), ("SELECT $1::numeric / 4 AS v", 2)):
+        client.query(sql, value)
+        client.query(sql, value)
+    names = set(names_by_sql(client).values())
+    assert len(names) == 2
+    return names
+
+
+def test_statement_names_are_unique_per_client(make_client: Callable[..., oxpg.Client]) -> None:
+    seen: set[str] = set()
+    for _ in range(4):
+        names = prepare_two(make_client(statement_cache_size=100, prepare_threshold=2))
+        assert not names & seen, f"{names & seen} reused by another client"
+        seen |= names
+
+
+def test_statement_names_differ_across_fork(make_client: Callable[..., oxpg.Client], dsn: str) -> None:
+    """A child process draws its own names, even for a client made right after fork."""
+    parent = prepare_two(make_client(statement_cache_size=100, prepare_threshold=2))
+
+    def child() -> str:
+        with oxpg.connect(dsn, statement_cache_size=100, prepare_threshold=2) as c:
+            return " ".join(sorted(prepare_two(c)))
+
+    report = fork_and_report(child)
+    names = set(report.split())
+    assert all(NAME.fullmatch(n) for n in names), report
+    assert len(names) == 2 and not names & parent, (names, parent)
+    # And a second client in the parent after the fork: still fresh names.
+    assert not prepare_two(make_client()) & (names | parent)
+
+
+def squat_next_name(client: oxpg.Client, definition: str) -> str:
+    """PREPARE, in client's session, the name client will give its next statement."""
+    last = max((NAME.fullmatch(n) for n in server_statements(client)), key=lambda m: int(m[2]))
+    assert last is not None
+    name = f"{last[1]}{int(last[2]) + 1}"
+    client.execute(f"PREPARE {name} {definition}")
+    return name
+
+
+def test_name_already_taken_on_the_server_is_never_run(
+    make_client: Callable[..., oxpg.Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    """42P05 (a pooler's session holding a statement of that name) outside a
+    transaction: the statement runs unprepared, never the squatter."""
+    c = make_client(statement_cache_size=100, prepare_threshold=2)
+    c.query("SELECT 1 AS one")
+    c.query("SELECT 1 AS one")
+    squatter = squat_next_name(c, "(int) AS SELECT $1 - 1000 AS v")
+    sql = "SELECT $1::int + 1 AS v"
+    with caplog.at_level(logging.WARNING, logger="oxpg"):
+        for i in range(4):
+            assert c.query(sql, i) == [{"v": i + 1}]
+    assert c.transaction_status == oxpg.TransactionStatus.IDLE
+    assert server_statements(c)[squatter][0].endswith("SELECT $1 - 1000 AS v"), "not ours: left alone"
+    assert sql in names_by_sql_allowing(c, squatter), "prepared again under a fresh name"
+    assert any("statement_cache_size=0" in r.getMessage() for r in caplog.records), caplog.records
+
+
+def names_by_sql_allowing(client: oxpg.Client, foreign: str) -> dict[str, str]:
+    return {sql: name for name, (sql, _) in server_statements(client).items() if name != foreign}
+
+
+def test_name_already_taken_inside_a_transaction(make_client: Callable[..., oxpg.Client]) -> None:
+    c = make_client(statement_cache_size=100, prepare_threshold=2)
+    c.query("SELECT 1 AS one")
+    c.query("SELECT 1 AS one")
+    squat_next_name(c, "(int) AS SELECT $1 - 1000 AS v")
+    sql = "SELECT $1::int + 1 AS v"
+    c.execute("BEGIN")
+    assert c.query(sql, 1) == [{"v": 2}]
+    with pytest.raises(oxpg.InvalidCachedStatementError) as excinfo:
+        c.query(sql, 2)  # the second run prepares: the name is taken
+    message = str(excinfo.value)
+    assert "statement_cache_size=0" in message and "roll back" in message, message
+    assert excinfo.value.sqlstate == "42P05"
+    assert c.transaction_status == oxpg.TransactionStatus.IN_ERROR
+    c.execute("ROLLBACK")
+    for i in range(3):
+        assert c.query(sql, i) == [{"v": i + 1}]
+
+
+def test_statement_lost_outside_a_transaction_logs_what_to_do(
+    make_client: Callable[..., oxpg.Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    """26000 handled transparently, with one warning naming the fix for poolers."""
+    c = make_client(statement_cache_size=100, prepare_threshold=2)
+    sql = "SELECT $1::int AS v"
+    for round_ in range(3):
+        c.query(sql, 1)
+        c.query(sql, 1)
+        with caplog.at_level(logging.WARNING, logger="oxpg"):
+            c.execute(f"DEALLOCATE {names_by_sql(c)[sql]}")
+            assert c.query(sql, 5) == [{"v": 5}]
+    warned = [r for r in caplog.records if "statement_cache_size=0" in r.getMessage()]
+    assert len(warned) == 1, "once per client, not once per statement"
+    assert warned[0].levelno == logging.WARNING and warned[0].name == "oxpg"
+
+
+def test_statement_lost_inside_a_transaction_says_what_to_do(make_client: Callable[..., oxpg.Client]) -> None:
+    c = make_client(statement_cache_size=100, prepare_threshold=2)
+    sql = "SELECT $1::int AS v"
+    c.query(sql, 1)
+    c.query(sql, 1)
+    c.execute(f"DEALLOCATE {names_by_sql(c)[sql]}")
+    c.execute("BEGIN")
+    with pytest.raises(oxpg.InvalidCachedStatementError) as excinfo:
+        c.query(sql, 2)
+    message = str(excinfo.value)
+    assert "statement_cache_size=0" in message and "roll back" in message, message
+    assert excinfo.value.sqlstate == "26000"
+    c.execute("ROLLBACK")
+    assert c.query(sql, 3) == [{"v": 3}]
+
+
+def test_evicting_a_lost_statement_inside_a_transaction_keeps_it_going(
+    make_client: Callable[..., oxpg.Client],
+) -> None:
+    """The DEALLOCATE of an evicted statement the server no longer has (a pooler
+    moved us) must not abort the caller's transaction behind its back."""
+    c = make_client(statement_cache_size=1, prepare_threshold=1)
+    c.query("SELECT 1 AS v")
+    c.execute(f"DEALLOCATE {names_by_sql(c)['SELECT 1 AS v']}")
+    c.execute("BEGIN")
+    c.execute("CREATE TEMP TABLE evict_in_tx (a int)")
+    for i in range(3):
+        assert c.query(f"SELECT {i + 2} AS v") == [{"v": i + 2}]  # evicts, then prepares
+    assert c.transaction_status == oxpg.TransactionStatus.IN_TRANSACTION
+    c.execute("COMMIT")
+

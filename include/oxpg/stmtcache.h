@@ -5,6 +5,9 @@
 
 #include "oxpg/result.h"
 
+/* NAMEDATALEN: the server cuts longer names, so ours stay below it. */
+#define OXPG_STATEMENT_NAME_SIZE 64
+
 typedef struct OxpgStatement OxpgStatement;
 
 struct OxpgStatement {
@@ -17,7 +20,7 @@ struct OxpgStatement {
     unsigned long uses;
     int succeeded;       /* ran without error at least once: worth keeping */
     int params_checked;  /* the parameter count was checked against the placeholders */
-    char name[32];       /* server-side name once prepared, "" before */
+    char name[OXPG_STATEMENT_NAME_SIZE]; /* server-side name once prepared, "" before */
     OxpgColumns columns; /* result description, count 0 until first seen */
 };
 
@@ -28,13 +31,17 @@ typedef struct {
     int size;
     int capacity;  /* 0: disabled (PgBouncer in transaction mode) */
     int threshold; /* executions before a statement is prepared */
+    /* Random, per cache: names never repeat across clients, processes or hosts,
+     * which share server sessions behind a transaction-mode pooler. */
+    char token[17];
     unsigned long next_name;
+    int warned_lost; /* the server lost a statement of ours, and the log was told */
     unsigned long hits;
     unsigned long misses;
     unsigned long prepared;
     unsigned long evictions;
     /* Names of evicted statements, closed on the server before the next PREPARE. */
-    char (*to_close)[32];
+    char (*to_close)[OXPG_STATEMENT_NAME_SIZE];
     int n_to_close;
     int cap_to_close;
 } OxpgStatementCache;
@@ -53,7 +60,7 @@ OxpgStatement *oxpg_cache_get(OxpgStatementCache *cache, PyObject *sql, int npar
 int oxpg_cache_trim(OxpgStatementCache *cache);
 /* Drop one entry (queueing its name for DEALLOCATE when prepared). */
 int oxpg_cache_forget(OxpgStatementCache *cache, OxpgStatement *stmt);
-/* Give stmt a fresh server-side name. */
+/* Give stmt a fresh server-side name: _oxpg_<token>_<n>, at most 43 bytes. */
 void oxpg_cache_name(OxpgStatementCache *cache, OxpgStatement *stmt);
 /* The statement's info as a dict for statement_cache_info(). */
 PyObject *oxpg_cache_info(const OxpgStatementCache *cache);

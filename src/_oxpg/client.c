@@ -476,7 +476,8 @@ static int has_inferred_types(const OxpgStatement *stmt)
 
 /* True when the pending exception says the server no longer has our prepared
  * statement as it was: its result type changed under DDL (0A000, "cached plan must
- * not change result type") or it is gone (26000, DISCARD ALL behind our back). */
+ * not change result type") or it is gone (26000: DEALLOCATE behind our back, or a
+ * pooler moved us to another server session). */
 static int statement_invalidated(OxpgState *st, const OxpgStatement *stmt, int *gone)
 {
     char code[6], message[128];
@@ -492,24 +493,43 @@ static int statement_invalidated(OxpgState *st, const OxpgStatement *stmt, int *
     return has_inferred_types(stmt) && (strncmp(code, "22", 2) == 0 || strncmp(code, "42", 2) == 0);
 }
 
+#define CLOSE_SAVEPOINT "_oxpg_deallocate"
+
 /* DEALLOCATE the statements the cache evicted. Failures are not the caller's
- * business: the names are dropped and the server frees them with the session. */
+ * business: the names are dropped and the server frees them with the session. A
+ * statement may be gone already (a pooler moved us to another server session, or
+ * DEALLOCATE behind our back): inside a transaction a savepoint keeps that failure
+ * from aborting the caller's transaction. */
 static void close_evicted(OxpgClient *self, OxpgCall *call)
 {
     OxpgStatementCache *cache = &self->cache;
     PGTransactionStatusType ts = PQtransactionStatus(self->conn);
     if (cache->n_to_close == 0 || (ts != PQTRANS_IDLE && ts != PQTRANS_INTRANS))
         return;
-    /* "DEALLOCATE name;" is at most 11 + 31 + 1 bytes per statement. */
-    char *sql = PyMem_Malloc((size_t)cache->n_to_close * 44 + 1);
+    int in_transaction = ts == PQTRANS_INTRANS;
+    static const char begin[] = "SAVEPOINT " CLOSE_SAVEPOINT ";";
+    static const char end[] = "RELEASE SAVEPOINT " CLOSE_SAVEPOINT ";";
+    size_t each = sizeof("DEALLOCATE ;") - 1 + OXPG_STATEMENT_NAME_SIZE;
+    char *sql = PyMem_Malloc((size_t)cache->n_to_close * each + sizeof(begin) + sizeof(end));
     if (sql == NULL)
         return;
     char *out = sql;
+    if (in_transaction)
+        out += sprintf(out, "%s", begin);
     for (int i = 0; i < cache->n_to_close; i++)
         out += sprintf(out, "DEALLOCATE %s;", cache->to_close[i]);
+    if (in_transaction)
+        sprintf(out, "%s", end);
     cache->n_to_close = 0;
     PyObject *pending = oxpg_err_take();
     PGresult *r = send_and_collect(self, call, sql, NULL, 1, 0);
+    if (r == NULL && self->conn != NULL && in_transaction) {
+        /* Prepared statements are not transactional: those deallocated stay so. */
+        PyErr_Clear();
+        r = send_and_collect(self, call,
+                             "ROLLBACK TO SAVEPOINT " CLOSE_SAVEPOINT ";" "RELEASE SAVEPOINT " CLOSE_SAVEPOINT, NULL,
+                             1, 0);
+    }
     PQclear(r);
     if (self->conn != NULL)
         PyErr_Clear();
@@ -580,20 +600,31 @@ static void forget_statement(OxpgClient *self, OxpgStatement **stmtp, int server
     oxpg_err_restore(pending);
 }
 
-/* Replace the pending 0A000 with InvalidCachedStatementError: the same diagnostics
- * (callers that retry by SQLSTATE still see 0A000), a message that says what to do. */
-static void raise_invalid_cached(OxpgState *st)
+/* What to do when the server lost (26000) or never had (42P05: the name was taken)
+ * a statement we prepared. */
+#define POOLER_HINT                                                                                              \
+    "behind a transaction-mode pooler such as PgBouncer, which moves a client between server sessions, "     \
+    "connect with statement_cache_size=0"
+
+/* Replace the pending error with InvalidCachedStatementError: the same diagnostics
+ * (callers that retry by SQLSTATE still see 0A000, 26000, ...), a message that says
+ * what to do. lost: the server lost the statement rather than DDL changing it. */
+static void raise_invalid_cached(OxpgState *st, int lost)
 {
     PyObject *cause = oxpg_err_take();
     if (cause == NULL)
         return;
     PyObject *text = PyObject_Str(cause);
     PyObject *message =
-        text != NULL ? PyUnicode_FromFormat("%U: a cached prepared statement became invalid inside a transaction, "
+        text == NULL ? NULL
+        : lost       ? PyUnicode_FromFormat("%U: the server session does not hold this statement as oxpg's cache "
+                                            "prepared it (%s); the transaction is now aborted: roll back and run "
+                                            "it again",
+                                            text, POOLER_HINT)
+                     : PyUnicode_FromFormat("%U: a cached prepared statement became invalid inside a transaction, "
                                             "which is now aborted; roll back and run it again (oxpg dropped the "
                                             "statement from its cache)",
-                                            text)
-                     : NULL;
+                                            text);
     PyObject *exc = message != NULL ? PyObject_CallOneArg(st->InvalidCachedStatementError, message) : NULL;
     PyObject *attrs = PyObject_GetAttrString(cause, "__dict__");
     PyObject *mine = exc != NULL ? PyObject_GetAttrString(exc, "__dict__") : NULL;
@@ -614,6 +645,60 @@ static void raise_invalid_cached(OxpgState *st)
     oxpg_err_restore(exc);
 }
 
+/* Log, once per client, that the server lost a statement of ours (handled: it ran
+ * unprepared) and what to do when that keeps happening. The pending exception, if
+ * any, survives; a failing log handler is not the caller's business. */
+static void warn_lost(OxpgClient *self, const char *sqlstate)
+{
+    if (self->cache.warned_lost)
+        return;
+    self->cache.warned_lost = 1;
+    PyObject *pending = oxpg_err_take();
+    PyObject *logging = PyImport_ImportModule("logging");
+    PyObject *logger = logging != NULL ? PyObject_CallMethod(logging, "getLogger", "s", "oxpg") : NULL;
+    PyObject *r = logger != NULL ? PyObject_CallMethod(logger, "warning", "ss",
+                                                       "a prepared statement of oxpg's cache was missing from the "
+                                                       "server session, or its name was taken there (SQLSTATE %s); "
+                                                       "oxpg ran the statement unprepared. If this repeats: "
+                                                       POOLER_HINT,
+                                                       sqlstate)
+                                 : NULL;
+    Py_XDECREF(r);
+    Py_XDECREF(logger);
+    Py_XDECREF(logging);
+    PyErr_Clear();
+    oxpg_err_restore(pending);
+}
+
+/* The server does not hold *stmtp as we prepared it (the pending error says why).
+ * Drop it from the cache; outside a transaction nothing ran and nothing was lost,
+ * so run it again unprepared. Inside one the failure aborted the transaction: only
+ * the caller can retry. lost: 26000 or 42P05, nothing of ours to DEALLOCATE. */
+static PGresult *run_unprepared_again(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
+                                      const OxpgParams *p, int lost)
+{
+    char code[6] = "", message[8];
+    if (lost)
+        pending_error(self->st, code, message, sizeof(message));
+    forget_statement(self, stmtp, lost);
+    if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) {
+        PyErr_Clear();
+        if (lost)
+            warn_lost(self, code);
+        return send_and_collect_any(self, call, sql, p, 0);
+    }
+    raise_invalid_cached(self->st, lost);
+    return NULL;
+}
+
+/* True when the pending error is 42P05: a statement of that name already exists in
+ * the server session, and it is not ours. */
+static int name_taken(OxpgState *st)
+{
+    char code[6], message[8];
+    return pending_error(st, code, message, sizeof(message)) && strcmp(code, "42P05") == 0;
+}
+
 static PGresult *run_cached_inner(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
                                   const OxpgParams *p)
 {
@@ -622,8 +707,11 @@ static PGresult *run_cached_inner(OxpgClient *self, OxpgCall *call, OxpgStatemen
     if (stmt->name[0] == '\0') {
         if (stmt->uses < (unsigned long)cache->threshold)
             return send_and_collect_any(self, call, sql, p, 0);
-        if (prepare(self, call, stmt, sql, p) < 0)
-            return NULL;
+        if (prepare(self, call, stmt, sql, p) < 0) {
+            if (self->conn == NULL || !name_taken(self->st))
+                return NULL;
+            return run_unprepared_again(self, call, stmtp, sql, p, 1);
+        }
     }
     PGresult *res = send_prepared(self, call, stmt, p, 1);
     if (res != NULL || self->conn == NULL)
@@ -633,19 +721,11 @@ static PGresult *run_cached_inner(OxpgClient *self, OxpgCall *call, OxpgStatemen
     int gone = 0;
     if (!statement_invalidated(self->st, stmt, &gone))
         return NULL;
-    /* 26000: only this statement is gone (DEALLOCATE behind our back). 0A000: its
-     * result type changed under DDL. 22/42 with inferred types: they may be stale.
-     * Either way it must be prepared afresh; if the unprepared run fails the same
-     * way, that error is the caller's, as it would have been without the cache. */
-    forget_statement(self, stmtp, gone);
-    if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) {
-        /* Nothing ran and no transaction was lost: run it again, unprepared. */
-        PyErr_Clear();
-        return send_and_collect_any(self, call, sql, p, 0);
-    }
-    /* Inside a transaction the failure aborted it: only the caller can retry. */
-    raise_invalid_cached(self->st);
-    return NULL;
+    /* 26000: only this statement is gone. 0A000: its result type changed under DDL.
+     * 22/42 with inferred types: they may be stale. Either way it must be prepared afresh; if the unprepared run
+     * fails the same way, that error is the caller's, as it would have been
+     * without the cache. */
+    return run_unprepared_again(self, call, stmtp, sql, p, gone);
 }
 
 /* Run a statement through the cache: unnamed until it has been used
@@ -1182,6 +1262,9 @@ static PyMemberDef client_members[] = {
     {"port", T_OBJECT, offsetof(OxpgClient, port), READONLY, "Server port, as libpq reports it (str)."},
     {"dbname", T_OBJECT, offsetof(OxpgClient, dbname), READONLY, "Database name."},
     {"user", T_OBJECT, offsetof(OxpgClient, user), READONLY, "User name."},
+    {"_name_token", T_STRING_INPLACE, offsetof(OxpgClient, cache) + offsetof(OxpgStatementCache, token), READONLY,
+     "Random hex digits, per client, in the names of its server-side objects (prepared statements, cursors): "
+     "clients sharing a server session behind a pooler never use the same name."},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -86,7 +86,8 @@ static int add_exceptions(PyObject *module, OxpgState *st)
         return -1;
     st->InvalidCachedStatementError = new_exception(
         module, "InvalidCachedStatementError", bases,
-        "A cached prepared statement became invalid (DDL changed its result type) inside a transaction.");
+        "A cached prepared statement became invalid inside a transaction: DDL changed it, or the server "
+        "session does not hold it (a transaction-mode pooler). Roll back and retry.");
     Py_DECREF(bases);
     if (st->InvalidCachedStatementError == NULL)
         return -1;

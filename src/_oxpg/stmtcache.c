@@ -4,13 +4,41 @@
  * prepared for int4. The LRU list is intrusive: no allocation on a hit. */
 #include "oxpg/stmtcache.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __APPLE__
+#include <sys/random.h> /* getentropy */
+#endif
 
 #define CAPSULE_NAME "oxpg.statement"
+
+/* 64 random bits as 16 hex digits. A pid, a counter or an address repeats across
+ * hosts and containers (every container's first process is pid 1), and a
+ * process-wide generator repeats in a forked child: the bits come from the kernel,
+ * per cache. */
+static void make_token(OxpgStatementCache *cache)
+{
+    uint64_t bits;
+    if (getentropy(&bits, sizeof(bits)) != 0) {
+        /* No entropy call (a very old kernel): mix what differs between clients. */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        bits = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ ((uint64_t)getpid() << 44) ^
+               (uint64_t)(uintptr_t)cache;
+        /* splitmix64's finalizer spreads those bits over all 64. */
+        bits = (bits ^ (bits >> 30)) * 0xbf58476d1ce4e5b9u;
+        bits = (bits ^ (bits >> 27)) * 0x94d049bb133111ebu;
+        bits ^= bits >> 31;
+    }
+    snprintf(cache->token, sizeof(cache->token), "%016llx", (unsigned long long)bits);
+}
 
 int oxpg_cache_init(OxpgStatementCache *cache, int capacity, int threshold)
 {
     memset(cache, 0, sizeof(*cache));
+    make_token(cache);
     cache->capacity = capacity;
     cache->threshold = threshold < 1 ? 1 : threshold;
     if (capacity > 0 && (cache->index = PyDict_New()) == NULL)
@@ -127,7 +155,7 @@ void oxpg_cache_free(OxpgStatementCache *cache)
 
 void oxpg_cache_name(OxpgStatementCache *cache, OxpgStatement *stmt)
 {
-    snprintf(stmt->name, sizeof(stmt->name), "_oxpg_%lu", ++cache->next_name);
+    snprintf(stmt->name, sizeof(stmt->name), "_oxpg_%s_%lu", cache->token, ++cache->next_name);
 }
 
 static int same_types(const OxpgStatement *stmt, int nparams, const Oid *types)

@@ -3,7 +3,7 @@
 The server keeps the result and hands it out in parts, so a client reads any number
 of rows in bounded memory:
 
-    DECLARE "_oxpg_cursor_N" [NO] SCROLL CURSOR [WITH HOLD] FOR <sql>
+    DECLARE "_oxpg_cursor_<client token>_N" [NO] SCROLL CURSOR [WITH HOLD] FOR <sql>
 
 with the parameters bound as $1, $2, ... like query()'s. Rows come back through
 FETCH in binary, decoded as query() decodes them.
@@ -120,7 +120,9 @@ class Cursor:
         self._past_end = False
         self._closed = True  # until DECLARE succeeds
         self._id = _take_id(client)
-        self.name = f"_oxpg_cursor_{self._id}"
+        # The client's token: behind a transaction-mode pooler, WITH HOLD cursors of
+        # other clients may live in the same server session.
+        self.name = f"_oxpg_cursor_{client._name_token}_{self._id}"
         self._quoted = _quote_ident(self.name)
         self._block = innermost_block(client)  # to know when the server drops the cursor
         declare = " ".join(

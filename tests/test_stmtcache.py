@@ -480,10 +480,11 @@ MIXED_PARAMS = (
     ("sql", "params"),
     [
         (MIXED, MIXED_PARAMS),
+        (MIXED, (MIXED_PARAMS[0], None, *MIXED_PARAMS[2:])),
         ("SELECT makeaclitem(10, 10, 'SELECT', false) AS acl, $1::int AS n", (3,)),
         ("SELECT 1 AS a, 'two' AS b", ()),
     ],
-    ids=["mixed", "aclitem-text-results", "no-params"],
+    ids=["mixed", "mixed-typed", "aclitem-text-results", "no-params"],
 )
 def test_cached_results_equal_uncached(
     make_client: Callable[..., oxpg.Client], sql: str, params: tuple[object, ...]
@@ -719,3 +720,145 @@ def test_evicting_a_lost_statement_inside_a_transaction_keeps_it_going(
     assert c.transaction_status == oxpg.TransactionStatus.IN_TRANSACTION
     c.execute("COMMIT")
 
+
+# ---- inferred (str) parameter types and DDL (RELIABILITY row 31) ----------------------
+#
+# A str goes untyped: the server infers its type from the statement's context. A
+# prepared statement keeps the type inferred when it was prepared, and DDL (by any
+# session) that changes the context silently changes what a value becomes.
+
+
+@pytest.fixture
+def other(dsn: str) -> Iterator[oxpg.Client]:
+    """Another session, for DDL the cached client does not see."""
+    with oxpg.connect(dsn, options="-c lock_timeout=5s") as c:
+        yield c
+
+
+def fresh_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.mark.parametrize("ddl_by", ["other session", "same client"])
+@pytest.mark.parametrize(
+    ("before", "after", "value", "expected"),
+    [
+        ("numeric", "int", "2.5", oxpg.DataError),  # a cached numeric parameter stored 3
+        ("timestamptz", "date", "2024-03-10 01:00:00+05", dt.date(2024, 3, 10)),  # stored the 9th
+        ("int", "text", "007", "007"),
+        ("text", "bool", "yes", True),
+    ],
+    ids=["numeric-to-int", "timestamptz-to-date", "int-to-text", "text-to-bool"],
+)
+def test_recreated_column_type_takes_a_str_as_uncached(
+    make_client: Callable[..., oxpg.Client],
+    other: oxpg.Client,
+    ddl_by: str,
+    before: str,
+    after: str,
+    value: str,
+    expected: object,
+) -> None:
+    c = make_client(statement_cache_size=100, prepare_threshold=2, options="-c TimeZone=UTC")
+    plain = make_client(statement_cache_size=0, options="-c TimeZone=UTC")
+    t = fresh_name("inf")
+    other.execute(f"CREATE TABLE {t} (a {before})")
+    warm = {"numeric": "1.5", "timestamptz": "2024-01-01 00:00+00", "int": "7", "text": "x"}[before]
+    insert = f"INSERT INTO {t} VALUES ($1)"
+    try:
+        for _ in range(3):
+            assert c.execute(insert, warm) == 1
+        (other if ddl_by == "other session" else c).execute(f"DROP TABLE {t}; CREATE TABLE {t} (a {after})")
+        for client in (plain, c, c):  # uncached first: the reference
+            if isinstance(expected, type):
+                with pytest.raises(expected):
+                    client.execute(insert, value)
+            else:
+                assert client.execute(insert, value) == 1
+        assert c.transaction_status == oxpg.TransactionStatus.IDLE
+        rows = plain.query_tuples(f"SELECT a FROM {t}")
+        assert rows == ([] if isinstance(expected, type) else [(expected,)] * 3), rows
+    finally:
+        other.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def test_str_inferred_as_text_prepared_as_anything_else_not(make_client: Callable[..., oxpg.Client]) -> None:
+    """The rule behind the test above (docs/decisions.md): a str whose type the server
+    inferred as text or varchar runs by name (a stale type cannot convert it
+    silently); inferred as anything else, it always gets a fresh Parse. Typed values
+    and NULLs run by name either way."""
+    c = make_client(statement_cache_size=100, prepare_threshold=2)
+    c.execute("CREATE TEMP TABLE rule (a numeric, b text, c varchar(10))")
+    text_insert = "INSERT INTO rule (b, c) VALUES ($1, $2)"
+    for _ in range(3):
+        c.execute(text_insert, "x", "y")
+    assert text_insert in names_by_sql(c)
+    numeric_insert = "INSERT INTO rule (a, b) VALUES ($1, $2)"
+    for _ in range(3):
+        c.execute(numeric_insert, "1.5", "x")
+
+    def runs_by_name(sql: str) -> int:
+        return c.query_value(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement = $1", sql
+        )
+
+    # Prepared once (that is how the inferred types are learnt), never run by name.
+    by_sql = {sql: types for sql, types in server_statements(c).values()}
+    assert by_sql[numeric_insert] == ["numeric", "text"]
+    assert runs_by_name(numeric_insert) == 0
+    assert c.execute(numeric_insert, "2.5", "z") == 1
+    assert c.query_value("SELECT a FROM rule WHERE b = 'z'") == Decimal("2.5")
+    assert runs_by_name(numeric_insert) == 0
+    for _ in range(3):
+        c.execute(numeric_insert, None, None)
+    assert runs_by_name(numeric_insert) == 3, "NULL takes any type: it runs by name"
+    assert runs_by_name(text_insert) >= 2
+    assert c.query_value("SELECT count(*) FROM rule") == 10
+
+
+ENUM_DDL = "CREATE TYPE {e} AS ENUM ('sad', 'happy'); CREATE TABLE {t} (m {e})"
+
+
+@pytest.mark.parametrize("value", ["happy", None], ids=["str", "null"])
+def test_enum_recreated_outside_a_transaction(
+    make_client: Callable[..., oxpg.Client], other: oxpg.Client, value: str | None
+) -> None:
+    """Bug: every later run raised XX000 "cache lookup failed for type" (the
+    prepared parameter's type was dropped) until the client was closed."""
+    c = make_client(statement_cache_size=100, prepare_threshold=2)
+    e, t = fresh_name("mood"), fresh_name("enum_t")
+    other.execute(ENUM_DDL.format(e=e, t=t))
+    insert, select = f"INSERT INTO {t} VALUES ($1)", f"SELECT count(*) AS n FROM {t} WHERE m IS NOT DISTINCT FROM $1"
+    try:
+        for _ in range(3):
+            c.execute(insert, value)
+            c.query(select, value)
+        other.execute(f"DROP TABLE {t}; DROP TYPE {e}; " + ENUM_DDL.format(e=e, t=t))
+        for n in range(1, 4):
+            assert c.execute(insert, value) == 1
+            assert c.query(select, value) == [{"n": n}]
+        assert c.transaction_status == oxpg.TransactionStatus.IDLE
+    finally:
+        other.execute(f"DROP TABLE IF EXISTS {t}; DROP TYPE IF EXISTS {e}")
+
+
+def test_enum_recreated_inside_a_transaction_fails_once(
+    make_client: Callable[..., oxpg.Client], other: oxpg.Client
+) -> None:
+    c = make_client(statement_cache_size=100, prepare_threshold=2)
+    e, t = fresh_name("mood"), fresh_name("enum_t")
+    other.execute(ENUM_DDL.format(e=e, t=t))
+    insert = f"INSERT INTO {t} VALUES ($1)"
+    try:
+        for _ in range(3):
+            c.execute(insert, None)
+        other.execute(f"DROP TABLE {t}; DROP TYPE {e}; " + ENUM_DDL.format(e=e, t=t))
+        c.execute("BEGIN")
+        with pytest.raises(oxpg.InvalidCachedStatementError, match="roll back"):
+            c.execute(insert, None)
+        c.execute("ROLLBACK")
+        for _ in range(3):
+            assert c.execute(insert, None) == 1
+        assert c.query_value(f"SELECT count(*) FROM {t}") == 3
+    finally:
+        other.execute(f"DROP TABLE IF EXISTS {t}; DROP TYPE IF EXISTS {e}")

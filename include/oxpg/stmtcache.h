@@ -20,6 +20,9 @@ struct OxpgStatement {
     unsigned long uses;
     int succeeded;       /* ran without error at least once: worth keeping */
     int params_checked;  /* the parameter count was checked against the placeholders */
+    /* The server inferred a type other than text/varchar for a parameter sent
+     * untyped: a value for it must not run by name (see infers_values in client.c). */
+    int infers_non_text;
     char name[OXPG_STATEMENT_NAME_SIZE]; /* server-side name once prepared, "" before */
     OxpgColumns columns; /* result description, count 0 until first seen */
 };

@@ -7,6 +7,7 @@
 #include "oxpg/conn.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
+#include "oxpg/pg_oids.h"
 #include "oxpg/result.h"
 #include "oxpg/sqlscan.h"
 #include "oxpg/stmtcache.h"
@@ -488,6 +489,10 @@ static int statement_invalidated(OxpgState *st, const OxpgStatement *stmt, int *
         return *gone = 1;
     if (strcmp(code, "0A000") == 0)
         return strstr(message, "cached plan must not change result type") != NULL;
+    /* An enum or domain dropped and created anew: the statement names the old OID,
+     * which no unprepared run would. */
+    if (strcmp(code, "XX000") == 0)
+        return strstr(message, "cache lookup failed for type") != NULL;
     /* A value the prepared types reject (22xxx) or a type mismatch (42xxx) may mean
      * the inferred types went stale: worth one unprepared try. */
     return has_inferred_types(stmt) && (strncmp(code, "22", 2) == 0 || strncmp(code, "42", 2) == 0);
@@ -555,6 +560,42 @@ static PGresult *send_prepared(OxpgClient *self, OxpgCall *call, const OxpgState
     return oxpg_client_collect(self, call);
 }
 
+/* A str goes untyped (OID 0) and takes the type the server infers from the
+ * statement's context, which a prepared statement keeps. DDL since then, by any
+ * session, can change the context without any message saying so. Inferred as text
+ * or varchar, a stale type cannot change a value: no assignment or implicit cast
+ * from them to another type family exists, so a changed context makes the
+ * statement fail (42804, 42883) and the cache runs it afresh. Inferred as anything
+ * else (numeric, timestamptz, an enum), a stale type would convert silently (2.5
+ * rounded into a column recreated as int): such values always get a fresh Parse.
+ * docs/decisions.md has the reasoning and the residual case. */
+static int infers_values(const OxpgParams *p)
+{
+    for (int i = 0; i < p->count; i++) {
+        if (p->types[i] == 0 && p->values[i] != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/* Ask the server which types it inferred for stmt's untyped parameters. */
+static int describe_inferred(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt)
+{
+    if (!PQsendDescribePrepared(self->conn, stmt->name))
+        return oxpg_conn_send_failed(self, "could not send the query");
+    PGresult *r = oxpg_client_collect(self, call);
+    if (r == NULL)
+        return -1;
+    int n = PQnparams(r);
+    for (int i = 0; i < n && i < stmt->nparams; i++) {
+        Oid inferred = PQparamtype(r, i);
+        if (stmt->param_types[i] == 0 && inferred != OXPG_TEXTOID && inferred != OXPG_VARCHAROID)
+            stmt->infers_non_text = 1;
+    }
+    PQclear(r);
+    return 0;
+}
+
 /* Prepare stmt on the server under a fresh name. */
 static int prepare(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const char *sql, const OxpgParams *p)
 {
@@ -582,7 +623,7 @@ static int prepare(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const 
     }
     PQclear(r);
     self->cache.prepared++;
-    return 0;
+    return has_inferred_types(stmt) ? describe_inferred(self, call, stmt) : 0;
 }
 
 /* Run a statement through the cache: unnamed until it has been used
@@ -713,6 +754,8 @@ static PGresult *run_cached_inner(OxpgClient *self, OxpgCall *call, OxpgStatemen
             return run_unprepared_again(self, call, stmtp, sql, p, 1);
         }
     }
+    if (stmt->infers_non_text && infers_values(p))
+        return send_and_collect_any(self, call, sql, p, 0);
     PGresult *res = send_prepared(self, call, stmt, p, 1);
     if (res != NULL || self->conn == NULL)
         return res;

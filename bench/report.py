@@ -169,12 +169,13 @@ def markdown(doc: dict[str, Any]) -> str:
         ],
     )
     if after:
-        b = doc["baseline"]
+        builds = ", ".join(f"{b['sha'][:12]} ({b['ref']})" for b in doc["baselines"])
         out += [
             "",
-            f"## This tree against the baseline ({b['ref']}, {b['sha'][:12]})",
+            "## This tree against the baseline" + ("s" if len(doc["baselines"]) > 1 else ""),
             "",
-            "Median over median: below 1.00x, this tree is faster than the baseline build.",
+            f"Baseline builds: {builds}. Median over median: below 1.00x, this tree is"
+            " faster than that build.",
             "",
         ]
         out += _table(

@@ -322,9 +322,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--baseline",
+        action="append",
+        default=[],
         metavar="REF",
         help="also time oxpg as built from this git commit (e.g. HEAD~1), as"
-        "\n'oxpg@<sha>' beside 'oxpg'; it is built once in build/bench-baseline/",
+        "\n'oxpg@<sha>' beside 'oxpg'; it is built once in build/bench-baseline/"
+        "\n(repeatable: several commits side by side)",
     )
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS processes")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
@@ -412,10 +415,10 @@ def open_contenders(
     dsn: str,
     floor_proc: floor.FloorProcess | None,
     notes: list[str],
-    base: baseline.Build | None,
+    bases: list[baseline.Build],
 ) -> list[Driver]:
-    """The drivers, in the order asked for; with a baseline, each oxpg driver runs in a
-    child process, followed by its twin from the baseline build."""
+    """The drivers, in the order asked for; with baselines, each oxpg driver runs in a
+    child process, followed by its twins from the baseline builds."""
     out: list[Driver] = []
     for label in labels:
         if label in FLOOR_LABELS:
@@ -423,14 +426,15 @@ def open_contenders(
                 out.append(floor.FloorDriver(floor_proc, label.split()[1]))
             continue
         makers: list[tuple[str, Any]] = [(label, lambda: FACTORIES[label](dsn))]
-        if base is not None and label in OXPG_LABELS:
+        if bases and label in OXPG_LABELS:
             mine = baseline.current()
-            makers = [
-                (label, lambda: baseline.ChildDriver(mine, label, dsn, is_baseline=False)),
+            makers = [(label, lambda: baseline.ChildDriver(mine, label, dsn, is_baseline=False))]
+            makers += [
                 (
-                    f"{label}@{base.short}",
-                    lambda: baseline.ChildDriver(base, label, dsn, is_baseline=True),
-                ),
+                    f"{label}@{b.short}",
+                    lambda b=b: baseline.ChildDriver(b, label, dsn, is_baseline=True),
+                )
+                for b in bases
             ]
         for name, make in makers:
             try:
@@ -455,7 +459,7 @@ def main(argv: list[str]) -> int:
     bad = [x for x in labels if x not in ALL_LABELS]
     if bad:
         sys.exit(f"unknown driver(s) {', '.join(bad)}; choose from {', '.join(ALL_LABELS)}")
-    base: baseline.Build | None = None
+    bases: list[baseline.Build] = []
     notes: list[str] = []
     stale = baseline.stale_build_note()
     if stale:
@@ -464,8 +468,11 @@ def main(argv: list[str]) -> int:
     if args.baseline:
         if not any(x in OXPG_LABELS for x in labels):
             sys.exit("--baseline compares oxpg builds: --drivers must name oxpg or oxpg tuples")
-        base = baseline.prepare(args.baseline, say)
-        notes += baseline.flag_notes(base)
+        for ref in args.baseline:
+            b = baseline.prepare(ref, say)
+            if all(b.sha != x.sha for x in bases):
+                bases.append(b)
+                notes += baseline.flag_notes(b)
     machine_info = machine.info()
     if machine_info["load_before"] > 0.5:
         say(f"note: load average is {machine_info['load_before']:.2f}: timings will be noisy")
@@ -498,7 +505,7 @@ def main(argv: list[str]) -> int:
         if floor_bin is not None and any(x in FLOOR_LABELS for x in labels):
             floor_proc = floor.FloorProcess(floor_bin, dsn)
             stack.callback(floor_proc.close)
-        contenders = open_contenders(labels, dsn, floor_proc, notes, base)
+        contenders = open_contenders(labels, dsn, floor_proc, notes, bases)
         for d in contenders:
             stack.callback(d.close)
         if not contenders:
@@ -566,7 +573,7 @@ def main(argv: list[str]) -> int:
             | ({"baseline_of": baselines[d.label]} if d.label in baselines else {})
             for d in contenders
         },
-        "baseline": None if base is None else base.describe(),
+        "baselines": [b.describe() for b in bases],
         "versions": {name: dist_version(name) for name in VERSIONS_OF},
         "placement": {
             "mode": args.pin,

@@ -15,6 +15,7 @@ import os
 import pickle
 import subprocess
 import sys
+import sysconfig
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,13 +140,14 @@ def flag_notes(base: Build) -> list[str]:
 
 def stale_build_note() -> str | None:
     """This tree's extension older than its C sources measures the wrong code."""
-    built = sorted((ROOT / "src" / "oxpg").glob("_oxpg*.so"))
-    if not built:
+    # The module this interpreter imports: builds for other Pythons may sit beside it.
+    built = ROOT / "src" / "oxpg" / ("_oxpg" + sysconfig.get_config_var("EXT_SUFFIX"))
+    if not built.is_file():
         return None
     sources = [*(ROOT / "src" / "_oxpg").rglob("*.[ch]"), *(ROOT / "include").rglob("*.h")]
     newest = max((p.stat().st_mtime for p in sources), default=0.0)
-    if built[-1].stat().st_mtime < newest:
-        return f"{built[-1].relative_to(ROOT)} is older than its sources: run `make build`"
+    if built.stat().st_mtime < newest:
+        return f"{built.relative_to(ROOT)} is older than its sources: run `make build`"
     return None
 
 

@@ -29,16 +29,18 @@ RATIO_KEYS = ("oxpg / best peer", "oxpg / floor prepared", "oxpg tuples / floor 
 
 def ratio_keys(drivers: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(the ratio table's columns, the before/after table's columns) for these drivers."""
-    keys = list(RATIO_KEYS)
+    keys: list[str] = []
     after = []
+    for key in RATIO_KEYS:
+        keys.append(key)
+        mine, against = key.split(" / ")
+        # Each baseline's column right after the one of the build it is the baseline of.
+        for label, d in drivers.items():
+            if d.get("baseline_of") == mine:
+                keys.append(f"{label} / {against}")
     for label, d in drivers.items():
-        of = d.get("baseline_of")
-        if of is None:
-            continue
-        keys.insert(keys.index(f"{of} / floor prepared") + 1, f"{label} / floor prepared")
-        if of == "oxpg":
-            keys.insert(keys.index("oxpg / best peer") + 1, f"{label} / best peer")
-        after.append(f"{of} / {label}")
+        if d.get("baseline_of"):
+            after.append(f"{d['baseline_of']} / {label}")
     return keys, after
 
 

@@ -23,7 +23,25 @@ def stats(ns: list[int], round_medians: list[float]) -> dict[str, Any]:
     }
 
 
+# The columns of the ratio table; with --baseline, ratio_keys() adds the baseline's.
 RATIO_KEYS = ("oxpg / best peer", "oxpg / floor prepared", "oxpg tuples / floor prepared")
+
+
+def ratio_keys(drivers: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(the ratio table's columns, the before/after table's columns) for these drivers."""
+    keys: list[str] = []
+    after = []
+    for key in RATIO_KEYS:
+        keys.append(key)
+        mine, against = key.split(" / ")
+        # Each baseline's column right after the one of the build it is the baseline of.
+        for label, d in drivers.items():
+            if d.get("baseline_of") == mine:
+                keys.append(f"{label} / {against}")
+    for label, d in drivers.items():
+        if d.get("baseline_of"):
+            after.append(f"{d['baseline_of']} / {label}")
+    return keys, after
 
 
 def drift_notes(entries: list[dict[str, Any]], limit: float = 1.5) -> list[str]:
@@ -54,8 +72,12 @@ def _best(results: dict[str, Any], labels: list[str]) -> tuple[str, float] | Non
     return (min(have)[1], min(have)[0]) if have else None
 
 
-def ratios(entry: dict[str, Any], families: dict[str, str]) -> dict[str, Any]:
-    """oxpg against the fastest peer and the prepared floor, median over median."""
+def ratios(
+    entry: dict[str, Any], families: dict[str, str], baselines: dict[str, str]
+) -> dict[str, Any]:
+    """oxpg against the fastest peer and the prepared floor, median over median; each
+    baseline build (label -> the label it is the baseline of) against the floor too,
+    and this build over the baseline (below 1.00x: the change made it faster)."""
     res = entry["results"]
     peers = [x for x, f in families.items() if f == "peer"]
     out: dict[str, Any] = {}
@@ -63,7 +85,7 @@ def ratios(entry: dict[str, Any], families: dict[str, str]) -> dict[str, Any]:
     if best:
         out["best_peer"] = best[0]
     floor = res.get("floor prepared", {}).get("median_ns")
-    for label in ("oxpg", "oxpg tuples"):
+    for label in [x for x, f in families.items() if f == "oxpg"]:
         if label not in res:
             continue
         mine = res[label]["median_ns"]
@@ -71,6 +93,9 @@ def ratios(entry: dict[str, Any], families: dict[str, str]) -> dict[str, Any]:
             out[f"{label} / best peer"] = mine / best[1]
         if floor:
             out[f"{label} / floor prepared"] = mine / floor
+    for label, of in baselines.items():
+        if label in res and of in res:
+            out[f"{of} / {label}"] = res[of]["median_ns"] / res[label]["median_ns"]
     return out
 
 
@@ -126,6 +151,7 @@ def markdown(doc: dict[str, Any]) -> str:
     out += _table(["driver", "what ran"], [[x, d["detail"]] for x, d in doc["drivers"].items()])
 
     wl = doc["workloads"]
+    keys, after = ratio_keys(doc["drivers"])
     out += ["", "## Median per op (µs, lower is better)", ""]
     out += _table(
         ["workload", "ops/driver"] + labels,
@@ -137,13 +163,27 @@ def markdown(doc: dict[str, Any]) -> str:
     )
     out += ["", "## Ratios (median / median; below 1.00x means oxpg is faster)", ""]
     out += _table(
-        ["workload", "best peer", *RATIO_KEYS],
+        ["workload", "best peer", *keys],
         [
             [w["name"], w["ratios"].get("best_peer", "–")]
-            + [_ratio(w["ratios"].get(k)) for k in RATIO_KEYS]
+            + [_ratio(w["ratios"].get(k)) for k in keys]
             for w in wl
         ],
     )
+    if after:
+        builds = ", ".join(f"{b['sha'][:12]} ({b['ref']})" for b in doc["baselines"])
+        out += [
+            "",
+            "## This tree against the baseline" + ("s" if len(doc["baselines"]) > 1 else ""),
+            "",
+            f"Baseline builds: {builds}. Median over median: below 1.00x, this tree is"
+            " faster than that build.",
+            "",
+        ]
+        out += _table(
+            ["workload", *after],
+            [[w["name"]] + [_ratio(w["ratios"].get(k)) for k in after] for w in wl],
+        )
     out += ["", "## p90 per op (µs)", ""]
     out += _table(
         ["workload"] + labels,

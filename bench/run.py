@@ -4,6 +4,7 @@
     python bench/run.py --quick            under a minute; what `make bench` runs
     python bench/run.py                    the full run, for bench/results/
     python bench/run.py --only select_1    one workload (repeatable, or comma-separated)
+    python bench/run.py --baseline HEAD~1  this tree's oxpg beside another commit's
 
 The server is --dsn, else $OXPG_BENCH_DSN, else a throw-away cluster from
 oxpg.testing.TempCluster. Results go to bench/results/<date>-<host>[-quick].{md,json}.
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+import baseline
 import floor
 import machine
 import report
@@ -45,6 +47,7 @@ from workloads import (
 HERE = Path(__file__).resolve().parent
 FLOOR_LABELS = ("floor exec", "floor prepared")
 ALL_LABELS = (*FACTORIES, *FLOOR_LABELS)
+OXPG_LABELS = ("oxpg", "oxpg tuples")
 VERSIONS_OF = ("oxpg", "psycopg", "psycopg-binary", "asyncpg", "uvloop", "psycopg2-binary")
 
 
@@ -244,11 +247,19 @@ def rss_child(label: str) -> None:
 
 
 def measure_rss(
-    labels: list[str], floor_bin: Path | None, dsn: str, repeats: int, notes: list[str]
+    labels: list[str],
+    floor_bin: Path | None,
+    dsn: str,
+    repeats: int,
+    notes: list[str],
+    builds: dict[str, tuple[str, dict[str, str]]],
 ) -> dict[str, Any]:
+    """builds maps a report label to the driver the child runs and its environment
+    (an oxpg baseline is the "oxpg" driver with its own build on PYTHONPATH)."""
     out: dict[str, Any] = {}
-    env = dict(os.environ, OXPG_BENCH_DSN=dsn)
     for label in labels:
+        child_label, child_env = builds.get(label, (label, dict(os.environ)))
+        env = dict(child_env, OXPG_BENCH_DSN=dsn)
         runs = []
         for _ in range(repeats):
             if label == "floor prepared":
@@ -261,7 +272,7 @@ def measure_rss(
                 runs.append({"baseline_kib": r["rss_before_kib"], "peak_kib": r["rss_peak_kib"]})
                 continue
             proc = subprocess.run(
-                [sys.executable, str(HERE / "run.py"), "--rss-child", label],
+                [sys.executable, str(HERE / "run.py"), "--rss-child", child_label],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -309,10 +320,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "\ndefault), split (one CPU each), none, or CLIENT:SERVER CPU lists"
         "\nsuch as 1:0 or 0-1:0",
     )
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="also time oxpg as built from this git commit (e.g. HEAD~1), as"
+        "\n'oxpg@<sha>' beside 'oxpg'; it is built once in build/bench-baseline/"
+        "\n(repeatable: several commits side by side)",
+    )
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS processes")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     p.add_argument("--no-save", action="store_true", help="print only, write no results")
     p.add_argument("--rss-child", help=argparse.SUPPRESS)
+    p.add_argument("--serve-driver", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -390,19 +411,37 @@ def start_floor(
 
 
 def open_contenders(
-    labels: list[str], dsn: str, floor_proc: floor.FloorProcess | None, notes: list[str]
+    labels: list[str],
+    dsn: str,
+    floor_proc: floor.FloorProcess | None,
+    notes: list[str],
+    bases: list[baseline.Build],
 ) -> list[Driver]:
+    """The drivers, in the order asked for; with baselines, each oxpg driver runs in a
+    child process, followed by its twins from the baseline builds."""
     out: list[Driver] = []
     for label in labels:
         if label in FLOOR_LABELS:
             if floor_proc is not None:
                 out.append(floor.FloorDriver(floor_proc, label.split()[1]))
             continue
-        try:
-            out.append(FACTORIES[label](dsn))
-        except Unavailable as e:
-            say(f"note: {label} left out: {e}")
-            notes.append(f"{label} left out: {e}")
+        makers: list[tuple[str, Any]] = [(label, lambda: FACTORIES[label](dsn))]
+        if bases and label in OXPG_LABELS:
+            mine = baseline.current()
+            makers = [(label, lambda: baseline.ChildDriver(mine, label, dsn, is_baseline=False))]
+            makers += [
+                (
+                    f"{label}@{b.short}",
+                    lambda b=b: baseline.ChildDriver(b, label, dsn, is_baseline=True),
+                )
+                for b in bases
+            ]
+        for name, make in makers:
+            try:
+                out.append(make())
+            except Unavailable as e:
+                say(f"note: {name} left out: {e}")
+                notes.append(f"{name} left out: {e}")
     return out
 
 
@@ -411,16 +450,32 @@ def main(argv: list[str]) -> int:
     if args.rss_child:
         rss_child(args.rss_child)
         return 0
+    if args.serve_driver:
+        baseline.serve(args.serve_driver)
+        return 0
 
     workloads = selected_workloads(args.only)
     labels = [x.strip() for x in args.drivers.split(",") if x.strip()]
     bad = [x for x in labels if x not in ALL_LABELS]
     if bad:
         sys.exit(f"unknown driver(s) {', '.join(bad)}; choose from {', '.join(ALL_LABELS)}")
+    bases: list[baseline.Build] = []
+    notes: list[str] = []
+    stale = baseline.stale_build_note()
+    if stale:
+        say(f"note: {stale}")
+        notes.append(stale)
+    if args.baseline:
+        if not any(x in OXPG_LABELS for x in labels):
+            sys.exit("--baseline compares oxpg builds: --drivers must name oxpg or oxpg tuples")
+        for ref in args.baseline:
+            b = baseline.prepare(ref, say)
+            if all(b.sha != x.sha for x in bases):
+                bases.append(b)
+                notes += baseline.flag_notes(b)
     machine_info = machine.info()
     if machine_info["load_before"] > 0.5:
         say(f"note: load average is {machine_info['load_before']:.2f}: timings will be noisy")
-    notes: list[str] = []
     pins: dict[str, str] = {}
     client_cpus, server_cpus = pin_plan(args.pin)
     if client_cpus:
@@ -450,7 +505,7 @@ def main(argv: list[str]) -> int:
         if floor_bin is not None and any(x in FLOOR_LABELS for x in labels):
             floor_proc = floor.FloorProcess(floor_bin, dsn)
             stack.callback(floor_proc.close)
-        contenders = open_contenders(labels, dsn, floor_proc, notes)
+        contenders = open_contenders(labels, dsn, floor_proc, notes, bases)
         for d in contenders:
             stack.callback(d.close)
         if not contenders:
@@ -479,6 +534,9 @@ def main(argv: list[str]) -> int:
         procs = {"client (python)": machine.placement(os.getpid())}
         if floor_proc is not None:
             procs["client (floor)"] = machine.placement(floor_proc.proc.pid)
+        children = [d for d in contenders if isinstance(d, baseline.ChildDriver)]
+        for child in children:
+            procs[f"client ({child.label})"] = machine.placement(child.proc.pid)
         seen: set[int] = set()
         for d in contenders:
             pid = backends[d.label]
@@ -492,13 +550,16 @@ def main(argv: list[str]) -> int:
             rss_labels = [d.label for d in contenders if d.family != "floor"]
             if floor_bin is not None and "floor prepared" in labels:
                 rss_labels.append("floor prepared")
-            rss = measure_rss(rss_labels, floor_bin, dsn, 1 if args.quick else 3, notes)
+            builds = {c.label: (c.base_label, c.build.env()) for c in children}
+            repeats = 1 if args.quick else 3
+            rss = measure_rss(rss_labels, floor_bin, dsn, repeats, notes, builds)
         say(f"done in {time.monotonic() - started:.0f} s")
 
     notes += report.drift_notes(entries)
     families = {d.label: d.family for d in contenders}
+    baselines = {c.label: c.baseline_of for c in children if c.baseline_of}
     for entry in entries:
-        entry["ratios"] = report.ratios(entry, families)
+        entry["ratios"] = report.ratios(entry, families, baselines)
     now = datetime.datetime.now()
     doc: dict[str, Any] = {
         "date": now.strftime("%Y-%m-%d %H:%M"),
@@ -507,7 +568,12 @@ def main(argv: list[str]) -> int:
         "machine": dict(machine_info, load_after=os.getloadavg()[0]),
         "server": server,
         "floor": floor_info,
-        "drivers": {d.label: {"family": d.family, "detail": d.detail} for d in contenders},
+        "drivers": {
+            d.label: {"family": d.family, "detail": d.detail}
+            | ({"baseline_of": baselines[d.label]} if d.label in baselines else {})
+            for d in contenders
+        },
+        "baselines": [b.describe() for b in bases],
         "versions": {name: dist_version(name) for name in VERSIONS_OF},
         "placement": {
             "mode": args.pin,

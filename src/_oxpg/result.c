@@ -219,10 +219,45 @@ static PyObject *new_dict(int size)
 #endif
 }
 
-/* Rows of a large result pause the cyclic GC: each row is a new container, and
- * collections triggered every few hundred of them would walk the growing result
- * again and again. Rows hold no cycles; the GC runs again right after. */
-#define GC_PAUSE_ROWS 256
+/* CPython's own rule for untracking a tuple (_PyTuple_MaybeUntrack): an item can
+ * be part of a reference cycle unless its type is no container, or it is an exact
+ * tuple that is untracked itself. An untracked dict (a json object of plain
+ * values) does not count: CPython tracks it again as soon as a container goes in. */
+static inline int may_be_in_cycle(PyObject *value)
+{
+    if (!PyType_IS_GC(Py_TYPE(value)))
+        return 0;
+    return !PyTuple_CheckExact(value) || PyObject_GC_IsTracked(value);
+}
+
+/* Decodes row r into row, a new dict or a new tuple of cols->count NULLs. */
+static int fill_row(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
+                    long *text_index, int r, int as_dicts, PyObject *row)
+{
+    int cycle_possible = 0;
+    for (int c = 0; c < cols->count; c++) {
+        const OxpgColumn *col = &cols->columns[c];
+        PyObject *value = decode_cell(st, res, cols, col, r, c, text, text_index);
+        if (value == NULL)
+            return -1;
+        if (as_dicts) {
+            int rc = PyDict_SetItem(row, col->name, value);
+            Py_DECREF(value);
+            if (rc < 0)
+                return -1;
+        } else {
+            cycle_possible |= may_be_in_cycle(value);
+            PyTuple_SET_ITEM(row, c, value); /* steals value */
+        }
+    }
+    /* A tuple of plain values is out of the collector's sight from the start, as the
+     * first collection would leave it anyway: collections during a large fetch then
+     * have no rows to walk. Dicts need nothing: CPython tracks a dict only once a
+     * container goes into it. */
+    if (!as_dicts && !cycle_possible)
+        PyObject_GC_UnTrack(row);
+    return 0;
+}
 
 PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
                            int as_dicts)
@@ -236,37 +271,25 @@ PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns
     }
     int nrows = PQntuples(res);
     int ncols = cols->count;
-    const OxpgColumn *columns = cols->columns;
     long text_index = 0;
     PyObject *rows = PyList_New(nrows);
     if (rows == NULL)
         return NULL;
-    int gc_was_enabled = nrows >= GC_PAUSE_ROWS ? PyGC_Disable() : 0;
+    /* Out of the collector's sight while it fills: collections during the fill would
+     * walk it, touching every row so far. Nothing else can reach it, so it can be in
+     * no cycle yet; it is tracked again before anyone else sees it. */
+    PyObject_GC_UnTrack(rows);
     for (int r = 0; r < nrows; r++) {
         PyObject *row = as_dicts ? new_dict(ncols) : PyTuple_New(ncols);
         if (row == NULL)
-            goto fail_gc;
+            goto fail;
         PyList_SET_ITEM(rows, r, row); /* rows owns it from here */
-        for (int c = 0; c < ncols; c++) {
-            PyObject *value = decode_cell(st, res, cols, &columns[c], r, c, text, &text_index);
-            if (value == NULL)
-                goto fail_gc;
-            if (as_dicts) {
-                int rc = PyDict_SetItem(row, columns[c].name, value);
-                Py_DECREF(value);
-                if (rc < 0)
-                    goto fail_gc;
-            } else {
-                PyTuple_SET_ITEM(row, c, value); /* steals value */
-            }
-        }
+        if (fill_row(st, res, cols, text, &text_index, r, as_dicts, row) < 0)
+            goto fail;
     }
-    if (gc_was_enabled)
-        PyGC_Enable();
+    PyObject_GC_Track(rows);
     return rows;
-fail_gc:
-    if (gc_was_enabled)
-        PyGC_Enable();
+fail:
     Py_DECREF(rows);
     return NULL;
 }
@@ -281,27 +304,14 @@ PyObject *oxpg_result_row(OxpgState *st, const PGresult *res, const OxpgColumns 
         return NULL;
     }
     long text_index = 0;
-    int ncols = cols->count;
-    PyObject *row = as_dicts ? new_dict(ncols) : PyTuple_New(ncols);
+    PyObject *row = as_dicts ? new_dict(cols->count) : PyTuple_New(cols->count);
     if (row == NULL)
         return NULL;
-    for (int c = 0; c < ncols; c++) {
-        PyObject *value = decode_cell(st, res, cols, &cols->columns[c], r, c, NULL, &text_index);
-        if (value == NULL)
-            goto fail;
-        if (as_dicts) {
-            int rc = PyDict_SetItem(row, cols->columns[c].name, value);
-            Py_DECREF(value);
-            if (rc < 0)
-                goto fail;
-        } else {
-            PyTuple_SET_ITEM(row, c, value);
-        }
+    if (fill_row(st, res, cols, NULL, &text_index, r, as_dicts, row) < 0) {
+        Py_DECREF(row);
+        return NULL;
     }
     return row;
-fail:
-    Py_DECREF(row);
-    return NULL;
 }
 
 PyObject *oxpg_result_rowcount(const PGresult *res)

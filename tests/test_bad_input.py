@@ -1,7 +1,8 @@
-"""Hostile and malformed input (RELIABILITY.md rows 16, 17, 19, 25).
+"""Hostile and malformed input (RELIABILITY.md rows 16, 17, 19, 22, 25).
 
 The proof that "nothing was executed" is always a table count from the same client:
-every statement here that must not run would insert a row or drop a table.
+every statement here that must not run would insert a row or drop a table. Malformed
+server answers (row 22) come from tests/fake_server.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from fake_server import Answer, FakeServer
 
 import oxpg
 
@@ -305,3 +307,64 @@ def test_missing_sql(db):
     with pytest.raises(TypeError):
         db.execute()
     assert_usable(db)
+
+
+# ---- malformed server answers (row 22) -----------------------------------------------------
+
+# A column type the static codec table does not know: the client asks the catalog.
+USER_TYPE_OID = 90000
+CATALOG_COLUMNS = [
+    ("oid", 26, 0),
+    ("typtype", 18, 0),
+    ("typbasetype", 26, 0),
+    ("typelem", 26, 0),
+    ("typname", 19, 0),
+    ("proname", 19, 0),
+    ("prosrc", 25, 0),
+    ("array_agg", 1028, 0),
+]
+ENUM_ROW = [str(USER_TYPE_OID).encode(), b"e", b"0", b"0", b"mood", b"enum_send", None, None]
+
+CATALOG_ANSWERS = {
+    "well-formed": Answer(CATALOG_COLUMNS, [ENUM_ROW]),
+    "seven-columns": Answer(CATALOG_COLUMNS[:7], [ENUM_ROW[:7]]),
+    "no-columns": Answer(tag="SELECT 0"),
+    "binary-format": Answer([(name, oid, 1) for name, oid, _ in CATALOG_COLUMNS], [ENUM_ROW]),
+    "null-oid": Answer(CATALOG_COLUMNS, [[None, *ENUM_ROW[1:]]]),
+    "oid-not-asked": Answer(CATALOG_COLUMNS, [[b"12345", *ENUM_ROW[1:]]]),
+    "garbage-oid": Answer(CATALOG_COLUMNS, [[b"mood", *ENUM_ROW[1:]]]),
+    "null-typtype": Answer(CATALOG_COLUMNS, [[ENUM_ROW[0], None, *ENUM_ROW[2:]]]),
+}
+
+
+def fake_catalog(catalog: Answer):
+    def answer(sql: str) -> Answer:
+        if "pg_catalog.pg_type" in sql:
+            return catalog
+        if sql == "SELECT mood":
+            return Answer([("mood", USER_TYPE_OID, 1)], [[b"happy"]])
+        if sql == "SELECT one":
+            return Answer([("one", 23, 1)], [[(1).to_bytes(4, "big")]])
+        return Answer(error=f"the fake server does not know {sql!r}")
+
+    return answer
+
+
+@pytest.mark.parametrize("shape", list(CATALOG_ANSWERS), ids=list(CATALOG_ANSWERS))
+def test_malformed_catalog_answer_is_an_interface_error(shape):
+    """The type lookup's answer is server input like any other: a shape oxpg did not
+    ask for raises InterfaceError (never RuntimeError, never a guess), and the
+    client stays usable."""
+    server = FakeServer(fake_catalog(CATALOG_ANSWERS[shape]))
+    try:
+        with oxpg.connect(server.dsn) as client:
+            if shape == "well-formed":
+                assert client.query("SELECT mood", timeout=5) == [{"mood": "happy"}]
+            else:
+                with pytest.raises(oxpg.InterfaceError, match="catalog"):
+                    client.query("SELECT mood", timeout=5)
+            assert any("pg_catalog.pg_type" in sql for sql in server.statements), "the catalog was asked"
+            assert not client.closed and not client.broken
+            assert client.query("SELECT one", timeout=5) == [{"one": 1}]
+    finally:
+        server.close()

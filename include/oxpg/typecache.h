@@ -75,8 +75,11 @@ extern const char oxpg_types_catalog_sql[];
 /* Store the answers of a text-format result of oxpg_types_catalog_sql. Every OID in
  * asked gets an entry (an OID the catalog does not have stays OXPG_TYPE_OTHER). The
  * OIDs the answers refer to that are not settled yet (element, base and field types)
- * are appended to *next (grown with PyMem_Realloc; count in *n_next). */
-int oxpg_types_load(OxpgTypeCache *tc, const PGresult *res, const Oid *asked, int n_asked, Oid **next, int *n_next);
+ * are appended to *next (grown with PyMem_Realloc; count in *n_next). An answer of
+ * another shape (columns, format, a row for an OID not asked) raises InterfaceError
+ * and stores nothing. */
+int oxpg_types_load(OxpgState *st, OxpgTypeCache *tc, const PGresult *res, const Oid *asked, int n_asked, Oid **next,
+                    int *n_next);
 
 /* Decode one binary value of type oid with everything the client knows. Nested
  * values (array elements, record fields, a domain's base) go through here too. */

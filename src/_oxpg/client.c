@@ -840,7 +840,7 @@ static int lookup_types(OxpgClient *self, OxpgCall *call, const Oid *oids, int n
         }
         Oid *next = NULL;
         int n_next = 0;
-        rc = oxpg_types_load(&self->types, answer, ask, n_ask, &next, &n_next);
+        rc = oxpg_types_load(self->st, &self->types, answer, ask, n_ask, &next, &n_next);
         PQclear(answer);
         PyMem_Free(ask);
         ask = next;

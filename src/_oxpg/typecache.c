@@ -207,8 +207,40 @@ static int parse_oid_list(const char *text, Oid **out, int *n)
     return 0;
 }
 
-int oxpg_types_load(OxpgTypeCache *tc, const PGresult *res, const Oid *asked, int n_asked, Oid **next, int *n_next)
+/* NULL when res has the shape oxpg_types_catalog_sql gives, else what is wrong. */
+static const char *malformed_answer(const PGresult *res, const Oid *asked, int n_asked)
 {
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 8)
+        return "not the 8 columns asked for";
+    for (int c = 0; c < 8; c++) {
+        if (PQfformat(res, c) != 0)
+            return "a column not in text format";
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *text = PQgetvalue(res, r, 0);
+        char *end = NULL;
+        unsigned long oid = PQgetisnull(res, r, 0) ? 0 : strtoul(text, &end, 10);
+        int was_asked = 0;
+        for (int k = 0; k < n_asked && !was_asked && oid != 0 && *end == '\0'; k++)
+            was_asked = asked[k] == oid;
+        if (!was_asked)
+            return "a row for a type that was not asked about";
+        if (PQgetisnull(res, r, 1) || PQgetlength(res, r, 1) != 1)
+            return "a type without a one-letter typtype";
+    }
+    return NULL;
+}
+
+int oxpg_types_load(OxpgState *st, OxpgTypeCache *tc, const PGresult *res, const Oid *asked, int n_asked, Oid **next,
+                    int *n_next)
+{
+    /* Server input like any other: a shape we did not ask for is refused before
+     * anything is stored, so the next result asks again. */
+    const char *wrong = malformed_answer(res, asked, n_asked);
+    if (wrong != NULL) {
+        PyErr_Format(st->InterfaceError, "malformed answer to oxpg's type catalog query: %s", wrong);
+        return -1;
+    }
     /* Every OID asked is answered, even one the catalog lacks (a type dropped since
      * the result): it stays text, and nobody asks again. */
     for (int k = 0; k < n_asked; k++) {
@@ -217,10 +249,6 @@ int oxpg_types_load(OxpgTypeCache *tc, const PGresult *res, const Oid *asked, in
             return -1;
         forget_answer(e);
         e->known = 1;
-    }
-    if (PQnfields(res) != 8) {
-        PyErr_SetString(PyExc_RuntimeError, "internal error: unexpected catalog result");
-        return -1;
     }
     for (int r = 0; r < PQntuples(res); r++) {
         Oid oid = oid_at(res, r, 0);

@@ -8,6 +8,7 @@ The acceptance list of issue 2 ("API"), plus RELIABILITY.md rows 16 (NUL in the 
 from __future__ import annotations
 
 import gc
+import threading
 import time
 import warnings
 
@@ -370,6 +371,36 @@ def test_server_version_matches_the_server(client):
 def test_backend_pid_matches_the_server(client):
     assert type(client.backend_pid) is int
     assert client.query_tuples("SELECT pg_backend_pid()") == [(client.backend_pid,)]
+
+
+FACTS = ["backend_pid", "server_version", "host", "port", "dbname", "user", "closed", "broken"]
+
+
+@pytest.mark.parametrize("fact", FACTS)
+def test_facts_answer_while_another_thread_runs_a_statement(client, other, fact):
+    """A watchdog reads backend_pid to kill a stuck query: read-only facts about the
+    connection never wait for the statement that holds the client."""
+    expected = getattr(client, fact)
+    pid = client.backend_pid
+    key = 0x0A1B2C
+    other.query("SELECT pg_advisory_lock($1)", key)
+    stuck = threading.Thread(target=client.query, args=("SELECT pg_advisory_xact_lock($1)", key), daemon=True)
+    stuck.start()
+    try:
+        deadline = time.monotonic() + 10
+        while other.query_value("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid) != "Lock":
+            assert time.monotonic() < deadline, "the statement never started waiting for the lock"
+            time.sleep(0.01)
+        got: list[object] = []
+        reader = threading.Thread(target=lambda: got.append(getattr(client, fact)), daemon=True)
+        reader.start()
+        reader.join(5)
+        assert got == [expected], f"client.{fact} waited for the running statement"
+        assert stuck.is_alive(), "the statement ended before the fact was read"
+    finally:
+        other.query("SELECT pg_advisory_unlock($1)", key)
+        stuck.join(10)
+    assert client.query_value("SELECT pg_backend_pid()") == pid
 
 
 def test_repr_names_user_host_port_db(client):

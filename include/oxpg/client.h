@@ -35,6 +35,10 @@ typedef struct {
     int ddl_in_transaction; /* this transaction changed the schema: a rollback undoes it */
     int error_since_ready;  /* an error result since the last ReadyForQuery */
     int syncs_pending;      /* pipeline syncs sent whose end has not been read */
+    /* Fixed for the connection's life, captured at connect: read without the lock
+     * (a watchdog needs the pid of a statement that holds it). */
+    int server_version;
+    int backend_pid;
     /* Guards conn against close() while another thread's cancel() reads it; never
      * held while waiting for anything else. */
     PyThread_type_lock cancel_lock;

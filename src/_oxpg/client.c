@@ -1240,24 +1240,23 @@ static PyObject *Client_get_broken(OxpgClient *self, void *Py_UNUSED(closure))
     return PyBool_FromLong(self->broken);
 }
 
-/* Read-only facts about an open connection, read under the lock. */
-static PyObject *conn_int(OxpgClient *self, int (*getter)(const PGconn *))
+/* Facts fixed at connect: never wait for the lock (a watchdog needs the pid of a
+ * statement stuck holding it). Closed or lost, they raise as every use does. */
+static PyObject *connection_fact(OxpgClient *self, int value)
 {
-    if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
+    if (oxpg_client_check_process(self) < 0 || oxpg_client_check_open(self) < 0)
         return NULL;
-    PyObject *out = oxpg_client_check_open(self) == 0 ? PyLong_FromLong(getter(self->conn)) : NULL;
-    oxpg_client_unlock(self);
-    return out;
+    return PyLong_FromLong(value);
 }
 
 static PyObject *Client_get_server_version(OxpgClient *self, void *Py_UNUSED(closure))
 {
-    return conn_int(self, PQserverVersion);
+    return connection_fact(self, self->server_version);
 }
 
 static PyObject *Client_get_backend_pid(OxpgClient *self, void *Py_UNUSED(closure))
 {
-    return conn_int(self, PQbackendPID);
+    return connection_fact(self, self->backend_pid);
 }
 
 static PyObject *Client_get_transaction_status(OxpgClient *self, void *Py_UNUSED(closure))
@@ -1527,6 +1526,8 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
         PyErr_NoMemory();
         goto fail;
     }
+    self->server_version = PQserverVersion(conn);
+    self->backend_pid = PQbackendPID(conn);
     if (oxpg_cache_init(&self->cache, cache_size, prepare_threshold) < 0)
         goto fail;
     if ((self->host = str_or_empty(PQhost(conn))) == NULL || (self->port = str_or_empty(PQport(conn))) == NULL ||

@@ -28,22 +28,14 @@ struct OxpgStream {
     Py_ssize_t next;  /* index of the next row to return in buffer */
 };
 
-/* libpq 17 hands rows over in chunks (one result per chunk_size rows); before that,
- * one result per row. */
-#ifdef LIBPQ_HAS_CHUNK_MODE
-#define OXPG_IF_CHUNKED(x) x
-static int set_row_mode(PGconn *conn, int chunk_size)
-{
-    return PQsetChunkedRowsMode(conn, chunk_size);
-}
-#else
-#define OXPG_IF_CHUNKED(x)
+/* One result per row. libpq 17's chunked mode (PQsetChunkedRowsMode) is not used:
+ * when the server fails mid-chunk, libpq drops the rows of the partial chunk, and
+ * the rows before an error must come out first (test_server_error_after_some_rows). */
 static int set_row_mode(PGconn *conn, int chunk_size)
 {
     (void)chunk_size;
     return PQsetSingleRowMode(conn);
 }
-#endif
 
 /* Lock held: forget the connection side of the stream. */
 static void detach(OxpgStream *stream)
@@ -116,7 +108,7 @@ static OxpgReadStep stream_result(OxpgClient *client, OxpgCall *call, PGresult *
     }
     ExecStatusType status = PQresultStatus(r);
     OxpgReadStep step = OXPG_READ_MORE;
-    if (status == PGRES_SINGLE_TUPLE OXPG_IF_CHUNKED(|| status == PGRES_TUPLES_CHUNK)) {
+    if (status == PGRES_SINGLE_TUPLE) {
         if (call->error == NULL)
             step = take_rows(client, stream, r);
     } else if (oxpg_result_is_error(r)) {

@@ -258,8 +258,8 @@ static int fill_row(OxpgState *st, const PGresult *res, const OxpgColumns *cols,
      * collection would leave it anyway (a tuple at the first, a dict at a full one):
      * collections during and after a large fetch then have no rows to walk. A dict
      * is tracked again by CPython as soon as a container goes into it. */
-    if (!cycle_possible && PyObject_GC_IsTracked(row))
-        PyObject_GC_UnTrack(row);
+    if (!cycle_possible)
+        PyObject_GC_UnTrack(row); /* a no-op when it is not tracked */
     return 0;
 }
 

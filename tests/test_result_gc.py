@@ -78,23 +78,34 @@ def test_large_fetch_leaves_the_collector_disabled(client: oxpg.Client, gc_state
     assert not gc.isenabled()
 
 
+@pytest.mark.parametrize("method", ["query", "query_tuples"])
 @pytest.mark.parametrize("n", [1, 1000])
-def test_tuple_rows_of_plain_values_are_untracked(client: oxpg.Client, n: int) -> None:
-    rows = client.query_tuples(
-        "SELECT i, 'a' || i, i * 0.5::float8, NULL::int, 'x'::bytea, now(), true"
-        " FROM generate_series(1, $1) AS i",
+def test_rows_of_plain_values_are_untracked(client: oxpg.Client, method: str, n: int) -> None:
+    rows = getattr(client, method)(
+        "SELECT i AS i, 'a' || i AS t, i * 0.5::float8 AS f, NULL::int AS nothing, 'x'::bytea AS b,"
+        " now() AS ts, true AS ok, i * 1.25::numeric AS n FROM generate_series(1, $1) AS i",
         n,
     )
     assert len(rows) == n
     assert not any(gc.is_tracked(r) for r in rows)
 
 
+def test_decimals_are_untracked(client: oxpg.Client) -> None:
+    # A container to the collector on Python 3.13 (for its type's sake), holding no
+    # reference that could close a cycle: oxpg untracks the ones it makes.
+    (row,) = client.query_tuples("SELECT 1.5::numeric, ARRAY[2.5]::numeric[]")
+    assert row[0] == Decimal("1.5") and not gc.is_tracked(row[0])
+    assert row[1] == [Decimal("2.5")] and not gc.is_tracked(row[1][0])
+
+
 def test_tuple_rows_holding_what_the_collector_tracks_stay_tracked(client: oxpg.Client) -> None:
-    (row,) = client.query_tuples("SELECT 1.5::numeric AS n, 'e5a3dc0b-1e13-4a4b-a3c4-6f4ab3c9a1f5'::uuid")
-    # A Decimal is a container to the collector on some Pythons (3.13), a UUID on all.
+    rows = client.query_tuples(
+        "SELECT 'e5a3dc0b-1e13-4a4b-a3c4-6f4ab3c9a1f5'::uuid UNION ALL SELECT NULL",
+    )
+    assert gc.is_tracked(rows[0])  # a UUID is a Python object, a container
+    assert not gc.is_tracked(rows[1])
+    (row,) = client.query_tuples("SELECT ARRAY[1], '{}'::jsonb, ROW(1, 2)")
     assert gc.is_tracked(row)
-    (row,) = client.query_tuples("SELECT 1.5::numeric AS n")
-    assert gc.is_tracked(row) == gc.is_tracked(Decimal("1.5"))
 
 
 class Marker:
@@ -153,5 +164,18 @@ def test_cycle_through_the_result_list_is_collected(client: oxpg.Client, gc_stat
     rows.append(marker)
     gone = weakref.ref(marker)
     del rows, marker
+    gc.collect()
+    assert gone() is None
+
+
+def test_cycle_through_an_untracked_dict_row_is_collected(client: oxpg.Client, gc_state: None) -> None:
+    gc.disable()
+    (row,) = client.query("SELECT 1 AS i, 2.5::numeric AS n")
+    assert not gc.is_tracked(row)
+    marker = Marker()
+    marker.row = row  # type: ignore[attr-defined]
+    row["m"] = marker  # CPython tracks the dict again: it now holds a container
+    gone = weakref.ref(marker)
+    del row, marker
     gc.collect()
     assert gone() is None

@@ -219,15 +219,20 @@ static PyObject *new_dict(int size)
 #endif
 }
 
-/* CPython's own rule for untracking a tuple (_PyTuple_MaybeUntrack): an item can
- * be part of a reference cycle unless its type is no container, or it is an exact
- * tuple that is untracked itself. An untracked dict (a json object of plain
- * values) does not count: CPython tracks it again as soon as a container goes in. */
-static inline int may_be_in_cycle(PyObject *value)
+/* CPython's own rule for untracking a tuple or a dict (_PyTuple_MaybeUntrack): an
+ * item can be part of a reference cycle unless its type is no container, or it is
+ * an exact tuple that is untracked itself. Beside tuples, oxpg trusts one more
+ * type that nothing tracks again once untracked: the Decimals numeric.c untracks.
+ * An untracked dict (a json object of plain values) does not count: CPython tracks
+ * it again as soon as a container goes in, so the row would hide that container. */
+static inline int may_be_in_cycle(const OxpgState *st, PyObject *value)
 {
-    if (!PyType_IS_GC(Py_TYPE(value)))
+    PyTypeObject *type = Py_TYPE(value);
+    if (!PyType_IS_GC(type))
         return 0;
-    return !PyTuple_CheckExact(value) || PyObject_GC_IsTracked(value);
+    if (type == &PyTuple_Type || type == (PyTypeObject *)st->decimal_type)
+        return PyObject_GC_IsTracked(value);
+    return 1;
 }
 
 /* Decodes row r into row, a new dict or a new tuple of cols->count NULLs. */
@@ -240,22 +245,22 @@ static int fill_row(OxpgState *st, const PGresult *res, const OxpgColumns *cols,
         PyObject *value = decode_cell(st, res, cols, col, r, c, text, text_index);
         if (value == NULL)
             return -1;
+        cycle_possible |= may_be_in_cycle(st, value);
         if (as_dicts) {
             int rc = PyDict_SetItem(row, col->name, value);
             Py_DECREF(value);
             if (rc < 0)
                 return -1;
         } else {
-            cycle_possible |= may_be_in_cycle(value);
             PyTuple_SET_ITEM(row, c, value); /* steals value */
         }
     }
-    /* A tuple of plain values is out of the collector's sight from the start, as the
-     * first collection would leave it anyway: collections during a large fetch then
-     * have no rows to walk. Dicts need nothing: CPython tracks a dict only once a
-     * container goes into it. */
-    if (!as_dicts && !cycle_possible)
-        PyObject_GC_UnTrack(row);
+    /* A row of plain values is out of the collector's sight from the start, as a
+     * collection would leave it anyway (a tuple at the first, a dict at a full one):
+     * collections during and after a large fetch then have no rows to walk. A dict
+     * is tracked again by CPython as soon as a container goes into it. */
+    if (!cycle_possible)
+        PyObject_GC_UnTrack(row); /* a no-op when it is not tracked */
     return 0;
 }
 

@@ -21,7 +21,7 @@ typedef struct {
     int cap;
 } OxpgPipelineLog;
 
-typedef struct {
+typedef struct OxpgClient {
     PyObject_HEAD
     OxpgState *st;
     PGconn *conn;            /* NULL once closed */
@@ -118,6 +118,8 @@ PyObject *oxpg_client_timezone(OxpgClient *self);
 void oxpg_stream_abandon(OxpgClient *self);
 /* Mark a stream as ended without its statement (the connection closed). */
 void oxpg_stream_cut(OxpgStream *stream);
+/* What a queued pipeline command returns; exported as _oxpg.PIPELINE_*. */
+enum { OXPG_PIPELINE_DICTS = 0, OXPG_PIPELINE_TUPLES = 1, OXPG_PIPELINE_EXECUTE = 2, OXPG_PIPELINE_SYNC = 3 };
 /* Methods defined in other files. */
 PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *ignored);
 PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);

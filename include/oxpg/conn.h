@@ -67,6 +67,14 @@ int oxpg_conn_flush(OxpgClient *self, OxpgCall *call);
  * a connection that cannot be brought back in step is closed. */
 void oxpg_conn_interrupt(OxpgClient *self, const OxpgCall *call);
 
+/* QueryTimeoutError for the call's timeout. */
+void oxpg_call_raise_timeout(OxpgClient *self, const OxpgCall *call);
+/* How long a statement interrupted during this call may take to finish (cancel and
+ * drain) before the connection is given up. */
+double oxpg_call_grace(const OxpgCall *call);
+/* Ask the server to cancel what this connection runs, taking at most seconds. */
+void oxpg_conn_send_cancel(OxpgClient *self, double seconds);
+
 /* Raise the call's error (call->error): DatabaseError's tree, OperationalError and
  * the client closed when the server ended the session. Returns -1. */
 int oxpg_conn_raise_error(OxpgClient *self, OxpgCall *call);

@@ -15,6 +15,7 @@ static inline PyDateTime_CAPI *oxpg_unused_datetime_api(void)
 typedef struct {
     PyTypeObject *ClientType;
     PyTypeObject *StreamType;
+    PyTypeObject *OperationType;
 
     /* PEP 249 exception tree, created in module.c. */
     PyObject *Warning;

@@ -1,8 +1,9 @@
-/* Waiting on a libpq socket with the GIL released, in slices, checking signals. */
+/* The sync driver: waiting on a libpq socket with the GIL released, in slices,
+ * checking signals. */
 #ifndef OXPG_WAIT_H
 #define OXPG_WAIT_H
 
-#include "oxpg/client.h"
+#include "oxpg/common.h"
 
 #define OXPG_WAIT_READ 1
 #define OXPG_WAIT_WRITE 2
@@ -20,10 +21,13 @@ double oxpg_monotonic(void);
 /* Wait until conn's socket is ready for events. deadline < 0 means none. */
 OxpgWaitStatus oxpg_wait_socket(PGconn *conn, int events, double deadline);
 
-/* Flush the outgoing buffer and read until PQisBusy() is false. */
-OxpgWaitStatus oxpg_wait_result(PGconn *conn, double deadline);
+typedef struct OxpgReadOp OxpgReadOp;
+typedef struct OxpgClient OxpgClient;
 
-/* Like oxpg_wait_result but ignores signals: used while draining after a cancel. */
-OxpgWaitStatus oxpg_wait_result_nointr(PGconn *conn, double deadline);
+/* The sync driver, the one loop that waits for an operation: step it, wait for
+ * what it asks (poll with the GIL released, signal handlers run), and on a timeout
+ * or an exception from a signal handler interrupt it (cancel on the server, drain
+ * within the grace) and step on. Returns 0, or -1 with an exception set. */
+int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op);
 
 #endif

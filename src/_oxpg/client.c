@@ -6,6 +6,7 @@
 #include "oxpg/compat.h"
 #include "oxpg/conn.h"
 #include "oxpg/errors.h"
+#include "oxpg/operation.h"
 #include "oxpg/params.h"
 #include "oxpg/pg_oids.h"
 #include "oxpg/result.h"
@@ -1285,6 +1286,7 @@ static PyMethodDef client_methods[] = {
     {"take_notices", (PyCFunction)Client_take_notices, METH_NOARGS, take_notices_doc},
     {"cancel", (PyCFunction)Client_cancel, METH_NOARGS, cancel_doc},
     {"stream", (PyCFunction)(void (*)(void))oxpg_client_stream, METH_FASTCALL | METH_KEYWORDS, oxpg_stream_doc},
+    {"_start_query", (PyCFunction)(void (*)(void))oxpg_operation_start, METH_FASTCALL, oxpg_start_query_doc},
     {"_pipeline_enter", (PyCFunction)oxpg_pipeline_enter, METH_NOARGS, NULL},
     {"_pipeline_send", (PyCFunction)(void (*)(void))oxpg_pipeline_send, METH_FASTCALL, NULL},
     {"_pipeline_sync", (PyCFunction)oxpg_pipeline_sync, METH_NOARGS, NULL},

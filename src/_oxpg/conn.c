@@ -7,6 +7,7 @@
 #include "oxpg/cancel.h"
 #include "oxpg/compat.h"
 #include "oxpg/errors.h"
+#include "oxpg/read_op.h"
 #include "oxpg/wait.h"
 
 #include <stdlib.h>
@@ -182,7 +183,7 @@ int oxpg_conn_send_failed(OxpgClient *self, const char *what)
     return -1;
 }
 
-static void raise_timeout(OxpgClient *self, const OxpgCall *call)
+void oxpg_call_raise_timeout(OxpgClient *self, const OxpgCall *call)
 {
     char message[160];
     PyOS_snprintf(message, sizeof(message),
@@ -193,25 +194,10 @@ static void raise_timeout(OxpgClient *self, const OxpgCall *call)
 
 int oxpg_conn_flush(OxpgClient *self, OxpgCall *call)
 {
-    PGconn *conn = self->conn;
-    for (;;) {
-        int flushed = PQflush(conn);
-        if (flushed == 0)
-            return 0;
-        if (flushed < 0) {
-            oxpg_client_lost(self);
-            return -1;
-        }
-        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ | OXPG_WAIT_WRITE, call->deadline);
-        if (ws == OXPG_WAIT_TIMEOUT)
-            raise_timeout(self, call);
-        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT)
-            return -1;
-        if (ws != OXPG_WAIT_READY || !PQconsumeInput(conn)) {
-            oxpg_client_lost(self);
-            return -1;
-        }
-    }
+    OxpgReadOp op;
+    oxpg_read_op_init(&op, call, oxpg_conn_discard_result, NULL);
+    op.flush_only = 1;
+    return oxpg_wait_op(self, &op);
 }
 
 /* ---- ending a statement early ----------------------------------------------- */
@@ -220,172 +206,41 @@ int oxpg_conn_flush(OxpgClient *self, OxpgCall *call)
  * up: a timeout's error must come within 10% of it (at least 0.1 s), Ctrl-C's
  * within about a second. A server that cannot be reached (a network black hole)
  * costs the connection, never the caller's time. */
-static double grace(const OxpgCall *call)
+double oxpg_call_grace(const OxpgCall *call)
 {
     if (call->deadline >= 0 && call->timeout > 0)
         return call->timeout * 0.1 > 0.1 ? call->timeout * 0.1 : 0.1;
     return 1.0;
 }
 
-/* Read and discard to the end of the statement (outside pipeline mode) or to the
- * pipeline's last sync, then leave pipeline mode. COPY data is discarded, COPY
- * input failed. Signals are not checked: an exception is already on its way.
- * Returns -1 when the connection had to be given up. */
-static int drain(OxpgClient *self, double deadline)
+void oxpg_conn_send_cancel(OxpgClient *self, double seconds)
 {
-    PGconn *conn = self->conn;
-    int pipeline = PQpipelineStatus(conn) != PQ_PIPELINE_OFF;
-    /* Nothing after the last sync ran yet; ask for an end to read up to. */
-    if (pipeline && self->syncs_pending == 0 && oxpg_conn_pipeline_sync(self) < 0) {
-        PyErr_Clear();
-        return -1;
-    }
-    for (;;) {
-        if (pipeline && self->syncs_pending == 0)
-            return PQexitPipelineMode(conn) == 1 ? 0 : -1;
-        if (oxpg_wait_result_nointr(conn, deadline) != OXPG_WAIT_READY)
-            return -1;
-        PGresult *r = oxpg_conn_next(self);
-        if (r == NULL) {
-            if (!pipeline)
-                return 0;
-            continue;
-        }
-        ExecStatusType status = PQresultStatus(r);
-        PQclear(r);
-        if (status == PGRES_COPY_IN) {
-            if (PQputCopyEnd(conn, "oxpg: query cancelled") < 0)
-                return -1;
-        } else if (status == PGRES_COPY_OUT) {
-            char *buf = NULL;
-            int got;
-            while ((got = PQgetCopyData(conn, &buf, 1)) > 0)
-                PQfreemem(buf);
-            if (got == -2)
-                return -1;
-            if (got == 0 && oxpg_wait_socket(conn, OXPG_WAIT_READ, deadline) == OXPG_WAIT_READY) {
-                if (!PQconsumeInput(conn))
-                    return -1;
-            }
-        }
-        if (PQstatus(conn) == CONNECTION_BAD)
-            return -1;
-    }
-}
-
-/* An exception is pending mid-statement (timeout, Ctrl-C, a value that cannot be
- * decoded): cancel the statement on the server and drain, keeping the exception.
- * A connection that cannot be brought back in step is closed. */
-static void interrupt(OxpgClient *self, const OxpgCall *call)
-{
-    PyObject *pending = oxpg_err_take();
-    double until = oxpg_monotonic() + grace(call);
-    oxpg_cancel_request(self->conn, until - oxpg_monotonic());
-    if (drain(self, until) < 0) {
-        self->broken = 1;
-        oxpg_client_finish(self);
-    }
-    oxpg_err_restore(pending);
+    oxpg_cancel_request(self->conn, seconds);
 }
 
 void oxpg_conn_interrupt(OxpgClient *self, const OxpgCall *call)
 {
-    if (self->conn != NULL)
-        interrupt(self, call);
-}
-
-/* A COPY the calling API cannot serve: end it without losing step (input is
- * failed, output read and dropped). Returns 0, or -1 with an exception set. */
-static int refuse_copy(OxpgClient *self, OxpgCall *call, ExecStatusType status)
-{
-    PGconn *conn = self->conn;
-    call->copy_refused = 1;
-    if (status == PGRES_COPY_IN) {
-        if (PQputCopyEnd(conn, "oxpg: COPY FROM STDIN is not supported by this call") < 0) {
-            oxpg_client_lost(self);
-            return -1;
-        }
-        return 0;
-    }
-    char *buf = NULL;
-    for (;;) {
-        int got;
-        while ((got = PQgetCopyData(conn, &buf, 1)) > 0)
-            PQfreemem(buf);
-        if (got == -1)
-            return 0;
-        if (got == -2) {
-            oxpg_client_lost(self);
-            return -1;
-        }
-        OxpgWaitStatus ws = oxpg_wait_socket(conn, OXPG_WAIT_READ, call->deadline);
-        if (ws == OXPG_WAIT_TIMEOUT)
-            raise_timeout(self, call);
-        if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT) {
-            interrupt(self, call);
-            return -1;
-        }
-        if (ws != OXPG_WAIT_READY || !PQconsumeInput(conn)) {
-            oxpg_client_lost(self);
-            return -1;
-        }
-    }
+    if (self->conn == NULL)
+        return;
+    OxpgCall drain_call = *call;
+    drain_call.error = NULL;
+    OxpgReadOp op;
+    oxpg_read_op_init(&op, &drain_call, oxpg_conn_discard_result, NULL);
+    oxpg_read_op_interrupt(self, &op); /* takes the pending exception */
+    oxpg_wait_op(self, &op);           /* and raises it again once drained */
+    oxpg_read_op_clear(&op);
+    oxpg_call_clear(&drain_call);
 }
 
 /* ---- the read loop ----------------------------------------------------------- */
 
 int oxpg_conn_read(OxpgClient *self, OxpgCall *call, oxpg_result_fn consume, void *ctx)
 {
-    PGconn *conn = self->conn;
-    int ends_in_a_row = 0;
-    for (;;) {
-        OxpgWaitStatus ws = oxpg_wait_result(conn, call->deadline);
-        if (OXPG_UNLIKELY(ws != OXPG_WAIT_READY)) {
-            if (ws == OXPG_WAIT_TIMEOUT)
-                raise_timeout(self, call);
-            if (ws == OXPG_WAIT_ERROR || ws == OXPG_WAIT_TIMEOUT)
-                interrupt(self, call);
-            else
-                oxpg_client_raise_lost(self, call->error);
-            return -1;
-        }
-        PGresult *r = oxpg_conn_next(self);
-        if (r != NULL) {
-            ExecStatusType status = PQresultStatus(r);
-            if (OXPG_UNLIKELY(status == PGRES_COPY_IN || status == PGRES_COPY_OUT)) {
-                PQclear(r);
-                int in_pipeline = PQpipelineStatus(conn) != PQ_PIPELINE_OFF;
-                if (refuse_copy(self, call, status) < 0) {
-                    if (in_pipeline && self->conn == NULL) {
-                        PyErr_Clear();
-                        PyErr_SetString(self->st->NotSupportedError,
-                                        "COPY cannot run inside a pipeline; the connection had to be closed");
-                    }
-                    return -1;
-                }
-                continue;
-            }
-            ends_in_a_row = 0;
-        } else if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF || ++ends_in_a_row == 2) {
-            /* The statement is over (in a pipeline: two ends in a row mean nothing
-             * queued is left, so reading on would never stop). */
-            OxpgReadStep step = consume(self, call, NULL, ctx);
-            if (step == OXPG_READ_FAIL) {
-                return -1;
-            }
-            return 0;
-        }
-        OxpgReadStep step = consume(self, call, r, ctx);
-        if (OXPG_LIKELY(step == OXPG_READ_MORE))
-            continue;
-        if (step == OXPG_READ_STOP)
-            return 0;
-        /* The consumer failed (out of memory, a value Python cannot hold): end the
-         * statement so the client stays in step. */
-        if (self->conn != NULL)
-            interrupt(self, call);
-        return -1;
-    }
+    OxpgReadOp op;
+    oxpg_read_op_init(&op, call, consume, ctx);
+    int rc = oxpg_wait_op(self, &op);
+    oxpg_read_op_clear(&op);
+    return rc;
 }
 
 int oxpg_conn_raise_error(OxpgClient *self, OxpgCall *call)

@@ -2,6 +2,9 @@
 #include "oxpg/client.h"
 #include "oxpg/errors.h"
 #include "oxpg/module.h"
+#include "oxpg/operation.h"
+#include "oxpg/read_op.h"
+#include "oxpg/typecache.h"
 
 static PyModuleDef oxpg_module_def;
 
@@ -116,20 +119,18 @@ static int import_value_types(OxpgState *st)
         if ((*ip_fields[k] = import_attr("ipaddress", ip_classes[k])) == NULL)
             return -1;
     }
-    if ((st->range_type = import_attr("oxpg.types", "Range")) == NULL)
+    /* oxpg.types registers Range, Json and Jsonb (register_value_types): C imports
+     * nothing from the oxpg package. Until then a class nothing is an instance of
+     * stands in, so isinstance checks need no NULL test. */
+    static PyType_Slot slots[] = {{0, NULL}};
+    static PyType_Spec spec = {.name = "oxpg._oxpg._NotRegistered",
+                               .basicsize = sizeof(PyObject),
+                               .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                               .slots = slots};
+    if ((st->range_type = PyType_FromSpec(&spec)) == NULL)
         return -1;
-    if ((st->json_wrapper = import_attr("oxpg.types", "Json")) == NULL)
-        return -1;
-    if ((st->jsonb_wrapper = import_attr("oxpg.types", "Jsonb")) == NULL)
-        return -1;
-    PyObject *kwnames = Py_BuildValue("(s)", "empty");
-    if (kwnames == NULL)
-        return -1;
-    PyObject *args[2] = {NULL, Py_True};
-    st->range_empty = PyObject_Vectorcall(st->range_type, args + 1, 0 | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
-    Py_DECREF(kwnames);
-    if (st->range_empty == NULL)
-        return -1;
+    st->json_wrapper = Py_NewRef(st->range_type);
+    st->jsonb_wrapper = Py_NewRef(st->range_type);
     static const char *const bounds[4] = {"()", "(]", "[)", "[]"};
     for (int k = 0; k < 4; k++) {
         if ((st->range_bounds[k] = PyUnicode_InternFromString(bounds[k])) == NULL)
@@ -170,6 +171,33 @@ static int import_dependencies(OxpgState *st)
     if ((st->str_bytes = PyUnicode_InternFromString("bytes")) == NULL)
         return -1;
     return import_value_types(st);
+}
+
+PyDoc_STRVAR(register_value_types_doc,
+             "register_value_types(range, json, jsonb, /)\n--\n\n"
+             "Called once by oxpg.types: the classes range values are built as and the\n"
+             "parameter wrappers for json and jsonb.");
+
+static PyObject *register_value_types(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyType_Check(args[0]) || !PyType_Check(args[1]) || !PyType_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "register_value_types(range, json, jsonb) expects three classes");
+        return NULL;
+    }
+    OxpgState *st = module_state(module);
+    PyObject *kwnames = Py_BuildValue("(s)", "empty");
+    if (kwnames == NULL)
+        return NULL;
+    PyObject *call_args[2] = {NULL, Py_True};
+    PyObject *empty = PyObject_Vectorcall(args[0], call_args + 1, 0 | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+    Py_DECREF(kwnames);
+    if (empty == NULL)
+        return NULL;
+    Py_XSETREF(st->range_empty, empty);
+    Py_XSETREF(st->range_type, Py_NewRef(args[0]));
+    Py_XSETREF(st->json_wrapper, Py_NewRef(args[1]));
+    Py_XSETREF(st->jsonb_wrapper, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(register_sqlstates_doc,
@@ -273,11 +301,48 @@ PyDoc_STRVAR(connect_doc,
 static PyMethodDef module_methods[] = {
     {"connect", oxpg_client_connect, METH_VARARGS, connect_doc},
     {"register_sqlstates", register_sqlstates, METH_O, register_sqlstates_doc},
+    {"register_value_types", (PyCFunction)(void (*)(void))register_value_types, METH_FASTCALL,
+     register_value_types_doc},
     {"conninfo_parse", conninfo_parse, METH_O, conninfo_parse_doc},
     {"conninfo_keywords", conninfo_keywords, METH_NOARGS, conninfo_keywords_doc},
     {"libpq_version", libpq_version, METH_NOARGS, libpq_version_doc},
     {NULL, NULL, 0, NULL},
 };
+
+/* Constants Python shares with C, from the C enums (never copied by hand). */
+static int add_constants(PyObject *module)
+{
+    static const struct {
+        const char *name;
+        long value;
+    } constants[] = {
+        /* What Operation.step() returns. */
+        {"IO_DONE", OXPG_IO_DONE},
+        {"IO_WANT_READ", OXPG_IO_WANT_READ},
+        {"IO_WANT_WRITE", OXPG_IO_WANT_WRITE},
+        /* Kinds of pipeline commands (Client._pipeline_send). */
+        {"PIPELINE_DICTS", OXPG_PIPELINE_DICTS},
+        {"PIPELINE_TUPLES", OXPG_PIPELINE_TUPLES},
+        {"PIPELINE_EXECUTE", OXPG_PIPELINE_EXECUTE},
+        {"PIPELINE_SYNC", OXPG_PIPELINE_SYNC},
+        /* Modes of Client._set_type_decoder. */
+        {"DECODE_BINARY", OXPG_USER_BINARY},
+        {"DECODE_TEXT", OXPG_USER_TEXT},
+        {"DECODE_TEXT_FORM", OXPG_USER_TEXT_FORM},
+        {"DECODE_COMPOSITE", OXPG_USER_COMPOSITE},
+        /* Client._transaction_status: libpq's PGTransactionStatusType. */
+        {"TRANS_IDLE", PQTRANS_IDLE},
+        {"TRANS_ACTIVE", PQTRANS_ACTIVE},
+        {"TRANS_INTRANS", PQTRANS_INTRANS},
+        {"TRANS_INERROR", PQTRANS_INERROR},
+        {"TRANS_UNKNOWN", PQTRANS_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {
+        if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) < 0)
+            return -1;
+    }
+    return 0;
+}
 
 static int module_exec(PyObject *module)
 {
@@ -294,6 +359,11 @@ static int module_exec(PyObject *module)
     st->StreamType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &oxpg_stream_spec, NULL);
     if (st->StreamType == NULL || PyModule_AddObjectRef(module, "Stream", (PyObject *)st->StreamType) < 0)
         return -1;
+    st->OperationType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &oxpg_operation_spec, NULL);
+    if (st->OperationType == NULL ||
+        PyModule_AddObjectRef(module, "Operation", (PyObject *)st->OperationType) < 0)
+        return -1;
+    return add_constants(module);
     return 0;
 }
 
@@ -302,6 +372,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     OxpgState *st = module_state(module);
     Py_VISIT(st->ClientType);
     Py_VISIT(st->StreamType);
+    Py_VISIT(st->OperationType);
     Py_VISIT(st->Warning);
     Py_VISIT(st->Error);
     Py_VISIT(st->InterfaceError);
@@ -339,6 +410,7 @@ static int module_clear(PyObject *module)
     OxpgState *st = module_state(module);
     Py_CLEAR(st->ClientType);
     Py_CLEAR(st->StreamType);
+    Py_CLEAR(st->OperationType);
     Py_CLEAR(st->Warning);
     Py_CLEAR(st->Error);
     Py_CLEAR(st->InterfaceError);

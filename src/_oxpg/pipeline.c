@@ -11,11 +11,12 @@
 
 #include <stdlib.h>
 
-/* Kinds of queued commands, as _pipeline_send's first argument. */
-#define KIND_DICTS 0
-#define KIND_TUPLES 1
-#define KIND_EXECUTE 2
-#define KIND_SYNC 3
+/* Kinds of queued commands (_pipeline_send's first argument, exported to Python as
+ * _oxpg.PIPELINE_*: include/oxpg/client.h). */
+#define KIND_DICTS OXPG_PIPELINE_DICTS
+#define KIND_TUPLES OXPG_PIPELINE_TUPLES
+#define KIND_EXECUTE OXPG_PIPELINE_EXECUTE
+#define KIND_SYNC OXPG_PIPELINE_SYNC
 /* Queued by _pipeline_sync before each sync, never seen by Python: see
  * oxpg_conn_encoding_guard_sql. */
 #define KIND_GUARD 4

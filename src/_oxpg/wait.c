@@ -1,6 +1,7 @@
 /* Waiting on the socket with the GIL released, in short poll() slices, so signal
  * handlers (Ctrl-C) run promptly and a stuck server never hangs the interpreter. */
 #include "oxpg/wait.h"
+#include "oxpg/read_op.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -67,42 +68,33 @@ OxpgWaitStatus oxpg_wait_socket(PGconn *conn, int events, double deadline)
     return wait_socket(conn, events, deadline, 1);
 }
 
-static OxpgWaitStatus wait_result(PGconn *conn, double deadline, int check_signals)
+int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op)
 {
-    /* Non-blocking mode: the query may still sit in libpq's output buffer. */
     for (;;) {
-        int flushed = PQflush(conn);
-        if (flushed < 0)
-            return OXPG_WAIT_CONNLOST;
-        if (flushed == 0)
-            break;
-        /* Reading too: the server may be waiting for us to drain its output. */
-        OxpgWaitStatus ws = wait_socket(conn, OXPG_WAIT_READ | OXPG_WAIT_WRITE, deadline, check_signals);
-        if (ws != OXPG_WAIT_READY)
-            return ws;
-        if (!PQconsumeInput(conn))
-            return OXPG_WAIT_CONNLOST;
+        OxpgIO io = oxpg_read_op_step(self, op);
+        if (io == OXPG_IO_DONE)
+            return 0;
+        if (io == OXPG_IO_FAILED)
+            return -1;
+        int events = io == OXPG_IO_WANT_WRITE ? OXPG_WAIT_READ | OXPG_WAIT_WRITE : OXPG_WAIT_READ;
+        /* While draining, signals wait: an exception is already on its way. */
+        double deadline = op->draining ? op->drain_deadline : op->call->deadline;
+        OxpgWaitStatus ws = wait_socket(self->conn, events, deadline, !op->draining);
+        if (OXPG_LIKELY(ws == OXPG_WAIT_READY))
+            continue;
+        if (op->draining) {
+            /* The grace is spent (or the socket is gone): the connection goes. */
+            oxpg_read_op_abandon(self, op);
+            return -1;
+        }
+        if (ws == OXPG_WAIT_CONNLOST) {
+            oxpg_client_raise_lost(self, op->call->error);
+            return -1;
+        }
+        if (ws == OXPG_WAIT_TIMEOUT)
+            oxpg_call_raise_timeout(self, op->call);
+        if (op->flush_only)
+            return -1; /* nothing was read yet: the caller decides how to end it */
+        oxpg_read_op_interrupt(self, op);
     }
-    while (PQisBusy(conn)) {
-        OxpgWaitStatus ws = wait_socket(conn, OXPG_WAIT_READ, deadline, check_signals);
-        if (ws != OXPG_WAIT_READY)
-            return ws;
-        int consumed;
-        Py_BEGIN_ALLOW_THREADS
-        consumed = PQconsumeInput(conn);
-        Py_END_ALLOW_THREADS
-        if (!consumed)
-            return OXPG_WAIT_CONNLOST;
-    }
-    return OXPG_WAIT_READY;
-}
-
-OxpgWaitStatus oxpg_wait_result(PGconn *conn, double deadline)
-{
-    return wait_result(conn, deadline, 1);
-}
-
-OxpgWaitStatus oxpg_wait_result_nointr(PGconn *conn, double deadline)
-{
-    return wait_result(conn, deadline, 0);
 }

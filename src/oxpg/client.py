@@ -22,13 +22,13 @@ class TransactionStatus(enum.Enum):
     UNKNOWN = "unknown"  # the connection is closed or lost
 
 
-_BY_LIBPQ_CODE = [
-    TransactionStatus.IDLE,
-    TransactionStatus.ACTIVE,
-    TransactionStatus.IN_TRANSACTION,
-    TransactionStatus.IN_ERROR,
-    TransactionStatus.UNKNOWN,
-]
+_BY_LIBPQ_CODE = {
+    _oxpg.TRANS_IDLE: TransactionStatus.IDLE,
+    _oxpg.TRANS_ACTIVE: TransactionStatus.ACTIVE,
+    _oxpg.TRANS_INTRANS: TransactionStatus.IN_TRANSACTION,
+    _oxpg.TRANS_INERROR: TransactionStatus.IN_ERROR,
+    _oxpg.TRANS_UNKNOWN: TransactionStatus.UNKNOWN,
+}
 
 
 class Client(_oxpg.Client):

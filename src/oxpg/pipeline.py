@@ -15,12 +15,13 @@ from collections import deque
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from . import _oxpg
 from ._oxpg import InterfaceError, NotSupportedError
 
 if TYPE_CHECKING:
     from .client import Client
 
-_DICTS, _TUPLES, _EXECUTE, _SYNC = 0, 1, 2, 3
+_DICTS, _TUPLES, _EXECUTE, _SYNC = _oxpg.PIPELINE_DICTS, _oxpg.PIPELINE_TUPLES, _oxpg.PIPELINE_EXECUTE, _oxpg.PIPELINE_SYNC
 # COPY can only be the statement itself (never nested), after whitespace and comments.
 _COPY = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*copy\b", re.IGNORECASE | re.DOTALL)
 _PENDING = object()

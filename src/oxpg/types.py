@@ -25,6 +25,8 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
+from . import _oxpg
+
 if TYPE_CHECKING:
     from ._oxpg import Client
 
@@ -216,7 +218,12 @@ class CompositeInfo(NamedTuple):
 _TEXT_SENDS = frozenset({"textsend", "varcharsend", "bpcharsend"})
 
 # Modes of Client._set_type_decoder (include/oxpg/typecache.h, OxpgUserMode).
-_MODE_BINARY, _MODE_TEXT, _MODE_TEXT_FORM, _MODE_COMPOSITE = 0, 1, 2, 3
+_MODE_BINARY, _MODE_TEXT, _MODE_TEXT_FORM, _MODE_COMPOSITE = (
+    _oxpg.DECODE_BINARY,
+    _oxpg.DECODE_TEXT,
+    _oxpg.DECODE_TEXT_FORM,
+    _oxpg.DECODE_COMPOSITE,
+)
 
 _LOOKUP_SQL = (
     "SELECT t.oid, t.typarray, t.typtype, t.typrelid, CASE WHEN p.prolang = 12 THEN p.prosrc END AS send "
@@ -421,3 +428,8 @@ def _text_form(v: Any, encoders: dict[type, Any]) -> str:
     if "\x00" in text:
         raise ValueError("str contains a NUL character (\\x00), which PostgreSQL text cannot store")
     return text
+
+
+# The C core builds range values as Range and recognises the Json/Jsonb parameter
+# wrappers; it imports nothing from this package, so the classes are handed over.
+_oxpg.register_value_types(Range, Json, Jsonb)

@@ -37,6 +37,11 @@ static PyObject *decode_range(OxpgState *st, const char *data, int len, oxpg_dec
 {
     if (OXPG_UNLIKELY(len < 1))
         return oxpg_decode_malformed(st, type_name, len);
+    if (OXPG_UNLIKELY(st->range_empty == NULL)) {
+        /* oxpg.types registers the Range class; importing oxpg does that. */
+        PyErr_SetString(st->InterfaceError, "range values need oxpg.types: import oxpg");
+        return NULL;
+    }
     unsigned flags = (unsigned char)data[0];
     if (flags & RANGE_EMPTY) {
         if (len != 1)

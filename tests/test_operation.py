@@ -1,0 +1,128 @@
+"""_oxpg.Operation (src/_oxpg/operation.c over src/_oxpg/ops/read_op.c): a statement
+driven from Python with select.poll, the way the asyncio client will drive it. It is
+the read operation every sync call is driven through, so values, errors, COPY
+refusal, cancel and drain match the sync client's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import select
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+import oxpg
+from oxpg import _oxpg
+
+
+@pytest.fixture
+def other(dsn: str) -> Iterator[oxpg.Client]:
+    with oxpg.connect(dsn) as c:
+        yield c
+
+
+def drive(op: _oxpg.Operation, timeout: float = 10.0) -> tuple[object, list[int]]:
+    """Step op to the end, waiting with select.poll for what it asks; returns its
+    result and the statuses seen."""
+    poller = select.poll()
+    fd = op.fileno()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while (status := op.step()) != _oxpg.IO_DONE:
+        seen.append(status)
+        events = select.POLLIN if status == _oxpg.IO_WANT_READ else select.POLLIN | select.POLLOUT
+        poller.register(fd, events)
+        assert poller.poll(max(0.0, deadline - time.monotonic()) * 1000), "the operation stalled"
+        poller.unregister(fd)
+    return op.result(), seen
+
+
+VALUES_SQL = (
+    "SELECT $1::int + 1 AS i, $2::text AS t, 12.50::numeric AS n, NULL::int AS z, "
+    "ARRAY[1, NULL, 3] AS a, timestamptz '2024-03-10 12:00+00' AS ts, $3::bytea AS b, "
+    "g AS g FROM generate_series(1, 3) g"
+)
+VALUES_PARAMS = (41, "é€𝄞", b"\x00\xff")
+
+
+@pytest.mark.parametrize("as_dicts", [True, False], ids=["dicts", "tuples"])
+def test_same_values_as_query(client: oxpg.Client, as_dicts: bool) -> None:
+    client.execute("SET TimeZone TO 'Europe/Berlin'")
+    rows, seen = drive(client._start_query(as_dicts, VALUES_SQL, *VALUES_PARAMS))
+    expected = (client.query if as_dicts else client.query_tuples)(VALUES_SQL, *VALUES_PARAMS)
+    assert rows == expected
+    assert seen, "an operation that never asked to wait did not really run on the socket"
+    first = rows[0] if as_dicts else dict(zip("i t n z a ts b g".split(), rows[0]))
+    assert first["i"] == 42 and first["n"] == Decimal("12.50") and first["z"] is None
+    assert first["ts"] == dt.datetime(2024, 3, 10, 12, tzinfo=dt.UTC)
+    assert first["ts"].utcoffset() == dt.timedelta(hours=1)
+
+
+def test_server_error_is_raised_by_step_and_the_client_goes_on(client: oxpg.Client) -> None:
+    op = client._start_query(True, "SELECT 1 / (g - 2) AS v FROM generate_series(1, 3) g")
+    with pytest.raises(oxpg.errors.DivisionByZero):
+        drive(op)
+    assert op.done
+    with pytest.raises(oxpg.InterfaceError, match="failed"):
+        op.result()
+    assert client.query_value("SELECT 7") == 7
+
+
+def test_one_statement_in_flight(client: oxpg.Client) -> None:
+    op = client._start_query(True, "SELECT pg_sleep(0.2)")
+    with pytest.raises(oxpg.InterfaceError, match="busy"):
+        client.query("SELECT 1")
+    drive(op)
+    assert client.query_value("SELECT 1") == 1
+
+
+def test_interrupt_cancels_on_the_server(client: oxpg.Client, other: oxpg.Client) -> None:
+    pid = client.backend_pid
+    op = client._start_query(True, "SELECT pg_sleep(30)")
+    assert op.step() == _oxpg.IO_WANT_READ
+    started = time.monotonic()
+    op.interrupt()
+    with pytest.raises(oxpg.errors.QueryCanceled):
+        drive(op)
+    assert time.monotonic() - started < 5, "the cancel did not end the statement"
+    state = other.query_value("SELECT state FROM pg_stat_activity WHERE pid = $1", pid)
+    assert state == "idle"
+    assert client.query_value("SELECT 2") == 2
+
+
+def test_dropping_a_running_operation_frees_the_client(client: oxpg.Client) -> None:
+    op = client._start_query(True, "SELECT pg_sleep(30)")
+    op.step()
+    started = time.monotonic()
+    del op
+    assert time.monotonic() - started < 5
+    assert client.query_value("SELECT 3") == 3
+
+
+@pytest.mark.parametrize("sql", ["COPY (SELECT 1) TO STDOUT", "CREATE TEMP TABLE op_copy (a int); COPY op_copy FROM STDIN"])
+def test_copy_is_refused_in_step(client: oxpg.Client, sql: str) -> None:
+    if ";" in sql:
+        client.execute(sql.split(";")[0])
+        sql = sql.split(";")[1]
+    with pytest.raises(oxpg.NotSupportedError, match="COPY"):
+        drive(client._start_query(True, sql))
+    assert client.query_value("SELECT 4") == 4
+
+
+def test_a_large_parameter_needs_writes(client: oxpg.Client) -> None:
+    blob = bytes(range(256)) * (64 * 1024)  # 16 MiB: more than the socket buffers hold
+    rows, seen = drive(client._start_query(False, "SELECT length($1::bytea) AS n, md5($1::bytea) AS h", blob))
+    assert _oxpg.IO_WANT_WRITE in seen
+    assert rows == client.query_tuples("SELECT length($1::bytea) AS n, md5($1::bytea) AS h", blob)
+
+
+def test_catalog_types_are_refused_for_now(client: oxpg.Client) -> None:
+    """The query operation does not have its catalog-lookup state yet: a type that
+    needs one raises a clear DataError rather than a different value than query()."""
+    client.execute("CREATE TYPE pg_temp.op_mood AS ENUM ('sad', 'happy')")
+    with pytest.raises(oxpg.DataError, match="catalog"):
+        drive(client._start_query(True, "SELECT 'happy'::pg_temp.op_mood AS m"))
+    assert client.query("SELECT 'happy'::pg_temp.op_mood AS m") == [{"m": "happy"}]
+

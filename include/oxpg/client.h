@@ -75,12 +75,15 @@ extern PyType_Spec oxpg_stream_spec;
  * connection). */
 #define OXPG_CANCEL_SECONDS 5.0
 
-/* connect(cls, keywords, values, expand_dbname, cache_size, threshold) -> Client. */
+/* connect(cls, keywords, values, expand_dbname, cache_size, threshold) -> Client
+ * (connect.c). */
 PyObject *oxpg_client_connect(PyObject *module, PyObject *args);
 
 /* The rest is shared by the files that drive a Client (client.c, batch.c, stream.c).
  * Conventions as everywhere: int -1 / NULL means an exception is set. */
 
+/* libpq's notice receiver for a client's PGconn: queues C strings only. */
+void oxpg_client_notice_receiver(void *arg, const PGresult *res);
 /* Take / release the client's lock (waits with the GIL released; re-entry from the
  * same thread raises InterfaceError). */
 int oxpg_client_lock(OxpgClient *self);

@@ -3,7 +3,7 @@
 #ifndef OXPG_WAIT_H
 #define OXPG_WAIT_H
 
-#include "oxpg/common.h"
+#include "oxpg/module.h"
 
 #define OXPG_WAIT_READ 1
 #define OXPG_WAIT_WRITE 2
@@ -29,5 +29,9 @@ typedef struct OxpgClient OxpgClient;
  * or an exception from a signal handler interrupt it (cancel on the server, drain
  * within the grace) and step on. Returns 0, or -1 with an exception set. */
 int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op);
+
+/* The same for the connect operation, by its connect_timeout deadline. */
+typedef struct OxpgConnectOp OxpgConnectOp;
+int oxpg_wait_connect(OxpgState *st, OxpgConnectOp *op);
 
 #endif

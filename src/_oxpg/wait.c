@@ -2,6 +2,7 @@
  * handlers (Ctrl-C) run promptly and a stuck server never hangs the interpreter. */
 #include "oxpg/wait.h"
 #include "oxpg/read_op.h"
+#include "oxpg/connect_op.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -96,5 +97,27 @@ int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op)
         if (op->flush_only)
             return -1; /* nothing was read yet: the caller decides how to end it */
         oxpg_read_op_interrupt(self, op);
+    }
+}
+
+int oxpg_wait_connect(OxpgState *st, OxpgConnectOp *op)
+{
+    /* libpq's rule: wait until the socket is writable before the first poll. */
+    OxpgIO io = OXPG_IO_WANT_WRITE;
+    for (;;) {
+        if (io == OXPG_IO_DONE)
+            return 0;
+        if (io == OXPG_IO_FAILED)
+            return -1;
+        int events = io == OXPG_IO_WANT_READ ? OXPG_WAIT_READ : OXPG_WAIT_WRITE;
+        OxpgWaitStatus ws = wait_socket(op->conn, events, op->deadline, 1);
+        if (ws == OXPG_WAIT_ERROR)
+            return -1;
+        if (ws == OXPG_WAIT_TIMEOUT) {
+            oxpg_connect_op_raise_timeout(st, op);
+            return -1;
+        }
+        /* CONNLOST here just means "no socket yet, or it closed": the poll tells. */
+        io = oxpg_connect_op_step(st, op);
     }
 }

@@ -1389,8 +1389,7 @@ static PyType_Slot client_slots[] = {
 PyType_Spec oxpg_client_spec = {
     .name = "oxpg._oxpg.Client",
     .basicsize = sizeof(OxpgClient),
-    /* BASETYPE: oxpg.Client (Python) adds policy on top: transactions, pipelines. */
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION |
-             Py_TPFLAGS_BASETYPE,
+    /* Not a base type: oxpg.Client (Python) holds one and adds the policy. */
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = client_slots,
 };

@@ -105,7 +105,9 @@ def connect(
     effective = {**dsn_options, **dict(zip(keywords, values))}
     attempts = _per_host_attempts(effective)
     if len(attempts) <= 1:
-        return _oxpg.connect(Client, keywords, values, dsn is not None, statement_cache_size, prepare_threshold)
+        return Client(
+            _oxpg.connect(_oxpg.Client, keywords, values, dsn is not None, statement_cache_size, prepare_threshold)
+        )
     cache = (statement_cache_size, prepare_threshold)
     return _connect_each(keywords, values, dsn is not None, attempts, cache)
 
@@ -144,7 +146,9 @@ def _connect_each(
     for host, port in attempts:
         try:
             # Later entries override earlier ones (and the DSN's).
-            return _oxpg.connect(Client, [*keywords, "host", "port"], [*values, host, port], expand_dbname, *cache)
+            return Client(
+                _oxpg.connect(_oxpg.Client, [*keywords, "host", "port"], [*values, host, port], expand_dbname, *cache)
+            )
         except OperationalError as exc:
             failures.append(f"{host}:{port or 'default port'}: {exc}")
     raise OperationalError("could not connect to any host:\n" + "\n".join(failures))

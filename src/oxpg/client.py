@@ -31,14 +31,60 @@ _BY_LIBPQ_CODE = {
 }
 
 
-class Client(_oxpg.Client):
+# The C core's methods a Client hands on as they are: bound once per Client, so a
+# call goes from the caller straight into C (no Python frame in between).
+_CORE_METHODS = (
+    "query", "query_tuples", "execute", "executemany", "stream", "cancel", "take_notices",
+    "statement_cache_info", "_start_query", "_pipeline_enter", "_pipeline_send", "_pipeline_sync",
+    "_pipeline_next", "_pipeline_exit", "_set_type_decoder", "_set_type_encoder", "_type_encoders",
+)  # fmt: skip
+
+
+class Client:
     """A connection to PostgreSQL. Create one with oxpg.connect()."""
 
-    # Python-side state, set on first use (the C core allocates Clients without
-    # running __init__): the open transaction blocks, the cursor names free for reuse.
-    __slots__ = ("_blocks", "_free_cursor_ids")
+    # The C core (the connection: mechanism only) is held, not inherited: the policy
+    # here (transactions, cursors, pipelines) composes it, and an asynchronous client
+    # can hold the same core without inheriting a blocking method.
+    __slots__ = ("_core", "_blocks", "_free_cursor_ids", "__weakref__", *_CORE_METHODS)
     _blocks: list[Transaction]
     _free_cursor_ids: list[int]
+
+    def __init__(self, core: _oxpg.Client) -> None:
+        self._core = core
+        self._blocks = []  # open transaction blocks, outermost first
+        self._free_cursor_ids = []  # cursor names free for reuse
+        for name in _CORE_METHODS:
+            setattr(self, name, getattr(core, name))
+
+    # Read-only facts, straight from the core (none waits for a running statement).
+    closed = property(lambda self: self._core.closed, doc="True once closed or once the connection was lost.")
+    broken = property(lambda self: self._core.broken, doc="True when the connection was lost (not closed by you).")
+    server_version = property(lambda self: self._core.server_version, doc="Server version as an int (e.g. 150004).")
+    backend_pid = property(lambda self: self._core.backend_pid, doc="Process id of the server backend.")
+    host = property(lambda self: self._core.host, doc="Server host (or socket directory) connected to.")
+    port = property(lambda self: self._core.port, doc="Server port, as libpq reports it (str).")
+    dbname = property(lambda self: self._core.dbname, doc="Database name.")
+    user = property(lambda self: self._core.user, doc="User name.")
+    _name_token = property(lambda self: self._core._name_token)
+    _transaction_status = property(lambda self: self._core._transaction_status)
+
+    def close(self) -> None:
+        """close()
+
+        Close the connection. Calling it again does nothing.
+        """
+        self._core.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> bool:
+        self._core.close()
+        return False
+
+    def __repr__(self) -> str:
+        return repr(self._core)
 
     @property
     def transaction_status(self) -> TransactionStatus:

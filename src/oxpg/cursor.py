@@ -44,12 +44,8 @@ _fresh_ids = itertools.count(1)
 
 
 def _take_id(client: Client) -> int:
-    try:
+    if client._free_cursor_ids:
         return client._free_cursor_ids.pop()
-    except AttributeError:  # the first cursor of this Client
-        client._free_cursor_ids = []
-    except IndexError:
-        pass
     return next(_fresh_ids)
 
 

@@ -81,11 +81,7 @@ class _State(enum.Enum):
 
 def _open_blocks(client: Client) -> list[Transaction]:
     """The client's open blocks, outermost first (kept in a Client slot)."""
-    try:
-        return client._blocks
-    except AttributeError:  # the C core creates clients without running __init__
-        client._blocks = []
-        return client._blocks
+    return client._blocks
 
 
 def innermost_block(client: Client) -> Transaction | None:

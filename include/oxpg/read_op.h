@@ -24,6 +24,7 @@ struct OxpgReadOp {
     int ends_in_a_row;  /* pipeline mode: two result ends in a row mean nothing is left */
     int draining;       /* interrupted: results are discarded up to the statement's end */
     int flush_only;     /* done once the output buffer is flushed (nothing to read) */
+    int stepped;        /* stepped before: the socket may have something to read */
     double drain_deadline;
     PyObject *pending;  /* while draining: the exception to raise once drained */
 };

@@ -23,6 +23,7 @@ void oxpg_read_op_init(OxpgReadOp *op, OxpgCall *call, oxpg_result_fn consume, v
     op->ends_in_a_row = 0;
     op->draining = 0;
     op->flush_only = 0;
+    op->stepped = 0;
     op->drain_deadline = -1;
     op->pending = NULL;
 }
@@ -144,8 +145,11 @@ OxpgIO oxpg_read_op_step(OxpgClient *self, OxpgReadOp *op)
     /* Non-blocking mode: what was sent may still sit in libpq's output buffer, and
      * reading meanwhile keeps a server that waits for us to read from stalling. */
     int more = flush(conn);
-    if (more < 0 || !PQconsumeInput(conn))
+    /* Right after sending nothing can be there yet: the first step reads only what
+     * libpq already holds, saving a recv() per statement. */
+    if (more < 0 || (op->stepped && !PQconsumeInput(conn)))
         return lost(self, op);
+    op->stepped = 1;
     if (more)
         return OXPG_IO_WANT_WRITE;
     if (op->flush_only)

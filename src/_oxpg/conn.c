@@ -61,51 +61,46 @@ static int starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Command tags that may change what a cached statement or a catalog type
- * describes. DDL run inside DO blocks and functions reports no tag of its own and
- * is not seen here: the server's 0A000 and 26000 cover what it breaks. */
-static int is_schema_change(const char *tag)
-{
-    switch (tag[0]) {
-    case 'A':
-        return starts_with(tag, "ALTER ");
-    case 'C':
-        return starts_with(tag, "CREATE ");
-    case 'D':
-        return starts_with(tag, "DROP ");
-    case 'I':
-        return starts_with(tag, "IMPORT ");
-    default:
-        return 0;
-    }
-}
-
+/* A command tag that may change what a cached statement or a catalog type
+ * describes, or that dropped the session's prepared statements; decided on the
+ * first bytes, so INSERT/UPDATE/SELECT cost a switch. DDL run inside DO blocks and
+ * functions reports no tag of its own and is not seen here: the server's 0A000,
+ * 26000 and XX000 cover what it breaks. */
 static void note_command(OxpgClient *self, const PGresult *r)
 {
     const char *tag = PQcmdStatus((PGresult *)r);
-    /* SELECT, INSERT, UPDATE, ... : nothing to note, decided on the first byte. */
+    int schema = 0;
     switch (tag[0]) {
     case 'A':
+        schema = starts_with(tag, "ALTER ");
+        break;
     case 'C':
-    case 'D':
+        schema = tag[1] == 'R' && starts_with(tag, "CREATE ");
+        break;
     case 'I':
+        schema = tag[1] == 'M' && starts_with(tag, "IMPORT ");
+        break;
+    case 'D':
+        if (strcmp(tag, "DISCARD ALL") == 0)
+            self->notes |= NOTE_STATEMENTS_GONE | NOTE_TYPES_STALE;
+        else if (strcmp(tag, "DEALLOCATE ALL") == 0)
+            self->notes |= NOTE_STATEMENTS_GONE;
+        else if (strcmp(tag, "DISCARD TEMP") == 0)
+            self->notes |= NOTE_TYPES_STALE;
+        else
+            schema = starts_with(tag, "DROP ");
+        break;
     case 'R':
+        /* Rolling back a transaction that changed the schema undoes the change, and
+         * statements prepared since then describe what no longer exists. */
+        if (self->ddl_in_transaction && strcmp(tag, "ROLLBACK") == 0)
+            self->notes |= NOTE_SCHEMA_CHANGED | NOTE_TYPES_STALE;
         break;
     default:
-        return;
+        break;
     }
-    if (strcmp(tag, "DISCARD ALL") == 0 || strcmp(tag, "DEALLOCATE ALL") == 0) {
-        self->notes |= NOTE_STATEMENTS_GONE;
-        if (tag[1] == 'I')
-            self->notes |= NOTE_TYPES_STALE;
-    } else if (strcmp(tag, "DISCARD TEMP") == 0) {
-        self->notes |= NOTE_TYPES_STALE;
-    } else if (is_schema_change(tag)) {
-        /* Remembered for the transaction: rolling it back undoes the change, and
-         * statements prepared since then describe what no longer exists. */
-        self->ddl_in_transaction = 1;
-        self->notes |= NOTE_SCHEMA_CHANGED | NOTE_TYPES_STALE;
-    } else if (strcmp(tag, "ROLLBACK") == 0 && self->ddl_in_transaction) {
+    if (OXPG_UNLIKELY(schema)) {
+        self->ddl_in_transaction = 1; /* remembered for a ROLLBACK */
         self->notes |= NOTE_SCHEMA_CHANGED | NOTE_TYPES_STALE;
     }
 }

@@ -30,7 +30,7 @@ typedef struct OxpgClient {
     pid_t pid;               /* process that opened conn: a forked child must not touch it */
     int broken;              /* the connection was lost, not closed by the user */
     /* Bookkeeping of the one result path (conn.c): what results said about the
-     * session, acted on when the call ends (oxpg_conn_settle). */
+     * session, acted on when the call ends (oxpg_wait_settle). */
     unsigned notes;
     int ddl_in_transaction; /* this transaction changed the schema: a rollback undoes it */
     int error_since_ready;  /* an error result since the last ReadyForQuery */

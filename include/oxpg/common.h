@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define OXPG_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -56,6 +57,14 @@ static inline void oxpg_store_u64(char *p, uint64_t v)
 {
     oxpg_store_u32(p, (uint32_t)(v >> 32));
     oxpg_store_u32(p + 4, (uint32_t)v);
+}
+
+/* Seconds on a monotonic clock. */
+static inline double oxpg_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* PostgreSQL's epoch (2000-01-01) as a proleptic Gregorian ordinal (date.toordinal()). */

@@ -1,10 +1,20 @@
 /* The connection core: the one path every result of every statement takes
- * (oxpg_conn_next), the one loop that reads a statement's results
- * (oxpg_conn_read), and the bookkeeping both apply. */
+ * (oxpg_conn_next) and the bookkeeping it applies, the per-call state, and the
+ * non-blocking primitives the operations (ops/) are made of. Nothing here waits:
+ * the drivers (wait.c, or Python through _oxpg.Operation) do. */
 #ifndef OXPG_CONN_H
 #define OXPG_CONN_H
 
 #include "oxpg/client.h"
+
+/* Bits of OxpgClient.notes: set by oxpg_conn_next, acted on by oxpg_wait_settle. */
+#define OXPG_NOTE_STATEMENTS_GONE 1u /* the server dropped every prepared statement */
+#define OXPG_NOTE_SCHEMA_CHANGED 2u  /* this session changed (or rolled back) the schema */
+#define OXPG_NOTE_TYPES_STALE 4u     /* temporary or altered types: ask the catalog again */
+#define OXPG_NOTE_ENCODING 8u        /* client_encoding is no longer UTF8 */
+
+/* PG_UTF8 in PostgreSQL's encoding enum (stable across versions). */
+#define OXPG_PG_UTF8 6
 
 /* One call's state: it lives on the caller's stack, never on the shared client. */
 struct OxpgCall {
@@ -14,8 +24,8 @@ struct OxpgCall {
     int copy_refused; /* a COPY the call cannot serve was ended unread */
 };
 
-/* What a result consumer tells oxpg_conn_read to do next. */
-typedef enum {
+/* What a result consumer tells oxpg_wait_read to do next. */
+typedef enum OxpgReadStep {
     OXPG_READ_MORE = 0, /* read the next result */
     OXPG_READ_STOP = 1, /* the consumer has what it needs for now */
     OXPG_READ_FAIL = 2, /* an exception is set: end the statement (cancel, drain) */
@@ -39,15 +49,8 @@ int oxpg_result_is_error(const PGresult *r);
  * server forgot (DISCARD/DEALLOCATE ALL), schema changes made by this session (the
  * cached statements and catalog types may describe what no longer exists), a
  * changed client_encoding, a FATAL error (the session is ending). The flags it sets
- * are acted on by oxpg_conn_settle. */
+ * are acted on by oxpg_wait_settle. */
 PGresult *oxpg_conn_next(OxpgClient *self);
-
-/* Read the results of what was sent, waiting with the driver in wait.c, handing
- * each to consume until it stops or the statement (or the pipeline's last sync)
- * ends. On timeout or a signal the statement is cancelled and drained and the
- * exception raised; a lost connection raises OperationalError with the server's
- * last words. Returns 0, or -1 with an exception set. */
-int oxpg_conn_read(OxpgClient *self, OxpgCall *call, oxpg_result_fn consume, void *ctx);
 
 /* A consumer that keeps only the first error (for statements whose results do not
  * matter: SET, the single-row reset). */
@@ -56,16 +59,6 @@ OxpgReadStep oxpg_conn_discard_result(OxpgClient *self, OxpgCall *call, PGresult
 /* Sending failed: raise OperationalError (closing the client when the connection is
  * gone). what names the attempt ("could not send the query"). Returns -1. */
 int oxpg_conn_send_failed(OxpgClient *self, const char *what);
-
-/* Flush what is queued, reading meanwhile so neither side blocks on a full buffer.
- * Returns 0, or -1 with an exception set (timeout: QueryTimeoutError, the
- * statement not cancelled: the caller decides). */
-int oxpg_conn_flush(OxpgClient *self, OxpgCall *call);
-
-/* An exception is pending mid-statement (a value Python cannot hold, a signal
- * outside the read loop): cancel the statement and drain, keeping the exception;
- * a connection that cannot be brought back in step is closed. */
-void oxpg_conn_interrupt(OxpgClient *self, const OxpgCall *call);
 
 /* QueryTimeoutError for the call's timeout. */
 void oxpg_call_raise_timeout(OxpgClient *self, const OxpgCall *call);
@@ -78,12 +71,6 @@ void oxpg_conn_send_cancel(OxpgClient *self, double seconds);
 /* Raise the call's error (call->error): DatabaseError's tree, OperationalError and
  * the client closed when the server ended the session. Returns -1. */
 int oxpg_conn_raise_error(OxpgClient *self, OxpgCall *call);
-
-/* End of a call, lock held, nothing in flight: act on what oxpg_conn_next noted.
- * Cached statements are forgotten (DEALLOCATEd when the server still has them); a
- * changed client_encoding is set back to UTF8 and raises InterfaceError. Returns 0,
- * or -1 with an exception set (one already pending is kept). */
-int oxpg_conn_settle(OxpgClient *self);
 
 /* Nonzero when a result reported client_encoding changed away from UTF8. */
 int oxpg_conn_encoding_changed(const OxpgClient *self);

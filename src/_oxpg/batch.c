@@ -134,7 +134,7 @@ static int queue_rows(OxpgClient *self, OxpgCall *call, const char *sql, Py_ssiz
         }
         index++;
         /* Keep the output buffer from growing with the whole batch. */
-        if (index % 128 == 0 && oxpg_conn_flush(self, call) < 0)
+        if (index % 128 == 0 && oxpg_wait_flush(self, call) < 0)
             goto done;
     }
     if (!PyErr_Occurred())
@@ -192,7 +192,7 @@ static int read_pipeline(OxpgClient *self, OxpgCall *call, const CommandLog *log
 {
     OxpgState *st = self->st;
     BatchRead read = {log, 0, -1, 0};
-    int rc = oxpg_conn_read(self, call, batch_result, &read);
+    int rc = oxpg_wait_read(self, call, batch_result, &read);
     if (rc == 0 && PQexitPipelineMode(self->conn) != 1) {
         oxpg_client_lost(self);
         rc = -1;
@@ -285,7 +285,7 @@ static PyObject *executemany_locked(OxpgClient *self, OxpgCall *call, const char
         out = PyLong_FromUnsignedLongLong(affected);
 done:
     PyMem_Free(log.kinds);
-    if (oxpg_conn_settle(self) < 0)
+    if (oxpg_wait_settle(self) < 0)
         Py_CLEAR(out);
     return out;
 }

@@ -3,7 +3,6 @@
  * network makes it: it runs on a short-lived thread so the caller's wait is bounded
  * whatever happens to the request. */
 #include "oxpg/cancel.h"
-#include "oxpg/wait.h"
 
 #include <pthread.h>
 #include <time.h>

@@ -220,7 +220,7 @@ void oxpg_client_cancel_and_drain(OxpgClient *self)
 {
     OxpgCall call;
     oxpg_call_init(&call, -1);
-    oxpg_conn_interrupt(self, &call);
+    oxpg_wait_interrupt(self, &call);
 }
 
 int oxpg_client_reset_single_row(OxpgClient *self, OxpgCall *call)
@@ -231,7 +231,7 @@ int oxpg_client_reset_single_row(OxpgClient *self, OxpgCall *call)
      * round trip with no work on the server, once after streams. */
     if (!PQsendQuery(self->conn, ""))
         return oxpg_conn_send_failed(self, "could not send the query");
-    int rc = oxpg_conn_read(self, call, oxpg_conn_discard_result, NULL);
+    int rc = oxpg_wait_read(self, call, oxpg_conn_discard_result, NULL);
     oxpg_call_clear(call);
     if (rc < 0)
         return -1;
@@ -261,7 +261,7 @@ PGresult *oxpg_client_collect(OxpgClient *self, OxpgCall *call)
     OxpgState *st = self->st;
     PGresult *last = NULL;
     call->copy_refused = 0;
-    if (oxpg_conn_read(self, call, keep_last, &last) < 0)
+    if (oxpg_wait_read(self, call, keep_last, &last) < 0)
         goto fail;
     /* Our own refusal explains a COPY FROM STDIN's error (the server reports the
      * CopyFail we sent as 57014), so it goes first. */
@@ -966,7 +966,7 @@ static PyObject *run_locked(OxpgClient *self, OxpgCall *call, PyObject *sql_obj,
      * cache may be emptied, so stmt is not used from here. */
     if (OXPG_UNLIKELY(self->notes != 0)) {
         stmt = NULL;
-        if (oxpg_conn_settle(self) < 0)
+        if (oxpg_wait_settle(self) < 0)
             goto done;
     }
     if (res == NULL)
@@ -1009,7 +1009,7 @@ done:
     PQclear(res);
     /* The client's own round trips (catalog, text forms) go through the same
      * bookkeeping; a lost connection took its prepared statements with it. */
-    if (OXPG_UNLIKELY(self->notes != 0 || self->conn == NULL) && oxpg_conn_settle(self) < 0)
+    if (OXPG_UNLIKELY(self->notes != 0 || self->conn == NULL) && oxpg_wait_settle(self) < 0)
         Py_CLEAR(out);
     return out;
 }

@@ -1,25 +1,18 @@
 /* The connection core's result path. Every result of every statement, whichever
  * call sent it (query, stream, pipeline, executemany, the client's own catalog and
- * text-form round trips), comes through oxpg_conn_next, and every call reads its
- * results with oxpg_conn_read: one place for waiting, timeouts, Ctrl-C, lost
- * connections, COPY refusal and the bookkeeping a session's state needs. */
+ * text-form round trips), comes through oxpg_conn_next, which keeps the books a
+ * session's state needs. The read operation (ops/read_op.c) is built on it, and
+ * waiting is the drivers' business (wait.c). Nothing here waits, except the cancel
+ * request (cancel.c, bounded by the call's grace). */
 #include "oxpg/conn.h"
 #include "oxpg/cancel.h"
 #include "oxpg/compat.h"
 #include "oxpg/errors.h"
 #include "oxpg/read_op.h"
-#include "oxpg/wait.h"
 
 #include <stdlib.h>
 
-/* PG_UTF8 in PostgreSQL's encoding enum (stable across versions). */
-#define PG_UTF8 6
 
-/* Bits of OxpgClient.notes, set by oxpg_conn_next, acted on by oxpg_conn_settle. */
-#define NOTE_STATEMENTS_GONE 1u /* the server dropped every prepared statement */
-#define NOTE_SCHEMA_CHANGED 2u  /* this session changed (or rolled back) the schema */
-#define NOTE_TYPES_STALE 4u     /* temporary or altered types: ask the catalog again */
-#define NOTE_ENCODING 8u        /* client_encoding is no longer UTF8 */
 
 /* Division by zero unless the session still talks UTF-8. current_setting() is
  * stable, so the planner cannot fold it away: it runs where it stands. */
@@ -82,11 +75,11 @@ static void note_command(OxpgClient *self, const PGresult *r)
         break;
     case 'D':
         if (strcmp(tag, "DISCARD ALL") == 0)
-            self->notes |= NOTE_STATEMENTS_GONE | NOTE_TYPES_STALE;
+            self->notes |= OXPG_NOTE_STATEMENTS_GONE | OXPG_NOTE_TYPES_STALE;
         else if (strcmp(tag, "DEALLOCATE ALL") == 0)
-            self->notes |= NOTE_STATEMENTS_GONE;
+            self->notes |= OXPG_NOTE_STATEMENTS_GONE;
         else if (strcmp(tag, "DISCARD TEMP") == 0)
-            self->notes |= NOTE_TYPES_STALE;
+            self->notes |= OXPG_NOTE_TYPES_STALE;
         else
             schema = starts_with(tag, "DROP ");
         break;
@@ -94,14 +87,14 @@ static void note_command(OxpgClient *self, const PGresult *r)
         /* Rolling back a transaction that changed the schema undoes the change, and
          * statements prepared since then describe what no longer exists. */
         if (self->ddl_in_transaction && strcmp(tag, "ROLLBACK") == 0)
-            self->notes |= NOTE_SCHEMA_CHANGED | NOTE_TYPES_STALE;
+            self->notes |= OXPG_NOTE_SCHEMA_CHANGED | OXPG_NOTE_TYPES_STALE;
         break;
     default:
         break;
     }
     if (OXPG_UNLIKELY(schema)) {
         self->ddl_in_transaction = 1; /* remembered for a ROLLBACK */
-        self->notes |= NOTE_SCHEMA_CHANGED | NOTE_TYPES_STALE;
+        self->notes |= OXPG_NOTE_SCHEMA_CHANGED | OXPG_NOTE_TYPES_STALE;
     }
 }
 
@@ -110,13 +103,13 @@ static void note_command(OxpgClient *self, const PGresult *r)
 static void note_ready(OxpgClient *self)
 {
     PGconn *conn = self->conn;
-    if (OXPG_UNLIKELY(PQclientEncoding(conn) != PG_UTF8))
-        self->notes |= NOTE_ENCODING;
+    if (OXPG_UNLIKELY(PQclientEncoding(conn) != OXPG_PG_UTF8))
+        self->notes |= OXPG_NOTE_ENCODING;
     if (OXPG_UNLIKELY(self->ddl_in_transaction)) {
         PGTransactionStatusType ts = PQtransactionStatus(conn);
         /* An error rolled back (or dooms) the transaction that changed the schema. */
         if (ts == PQTRANS_INERROR || self->error_since_ready)
-            self->notes |= NOTE_SCHEMA_CHANGED | NOTE_TYPES_STALE;
+            self->notes |= OXPG_NOTE_SCHEMA_CHANGED | OXPG_NOTE_TYPES_STALE;
         if (ts == PQTRANS_IDLE)
             self->ddl_in_transaction = 0;
     }
@@ -156,7 +149,7 @@ PGresult *oxpg_conn_next(OxpgClient *self)
 
 int oxpg_conn_encoding_changed(const OxpgClient *self)
 {
-    return (self->notes & NOTE_ENCODING) != 0;
+    return (self->notes & OXPG_NOTE_ENCODING) != 0;
 }
 
 int oxpg_conn_pipeline_sync(OxpgClient *self)
@@ -187,14 +180,6 @@ void oxpg_call_raise_timeout(OxpgClient *self, const OxpgCall *call)
     PyErr_SetString(self->st->QueryTimeoutError, message);
 }
 
-int oxpg_conn_flush(OxpgClient *self, OxpgCall *call)
-{
-    OxpgReadOp op;
-    oxpg_read_op_init(&op, call, oxpg_conn_discard_result, NULL);
-    op.flush_only = 1;
-    return oxpg_wait_op(self, &op);
-}
-
 /* ---- ending a statement early ----------------------------------------------- */
 
 /* How long a cancelled statement may take to finish before the connection is given
@@ -211,31 +196,6 @@ double oxpg_call_grace(const OxpgCall *call)
 void oxpg_conn_send_cancel(OxpgClient *self, double seconds)
 {
     oxpg_cancel_request(self->conn, seconds);
-}
-
-void oxpg_conn_interrupt(OxpgClient *self, const OxpgCall *call)
-{
-    if (self->conn == NULL)
-        return;
-    OxpgCall drain_call = *call;
-    drain_call.error = NULL;
-    OxpgReadOp op;
-    oxpg_read_op_init(&op, &drain_call, oxpg_conn_discard_result, NULL);
-    oxpg_read_op_interrupt(self, &op); /* takes the pending exception */
-    oxpg_wait_op(self, &op);           /* and raises it again once drained */
-    oxpg_read_op_clear(&op);
-    oxpg_call_clear(&drain_call);
-}
-
-/* ---- the read loop ----------------------------------------------------------- */
-
-int oxpg_conn_read(OxpgClient *self, OxpgCall *call, oxpg_result_fn consume, void *ctx)
-{
-    OxpgReadOp op;
-    oxpg_read_op_init(&op, call, consume, ctx);
-    int rc = oxpg_wait_op(self, &op);
-    oxpg_read_op_clear(&op);
-    return rc;
 }
 
 int oxpg_conn_raise_error(OxpgClient *self, OxpgCall *call)
@@ -266,61 +226,6 @@ OxpgReadStep oxpg_conn_discard_result(OxpgClient *self, OxpgCall *call, PGresult
     return OXPG_READ_MORE;
 }
 
-/* Replace the pending exception (if any, kept as the context) with InterfaceError. */
-static void raise_encoding_error(OxpgClient *self, PyObject *cause, const char *message)
-{
-    PyErr_SetString(self->st->InterfaceError, message);
-    if (cause != NULL) {
-        PyObject *exc = oxpg_err_take();
-        PyException_SetContext(exc, cause); /* steals cause */
-        oxpg_err_restore(exc);
-    }
-}
-
-/* PostgreSQL must keep talking UTF-8 to us: a changed client_encoding is set back.
- * Returns 0 when it already is back (a rollback undid the change), else raises. */
-static int restore_encoding(OxpgClient *self)
-{
-    PGconn *conn = self->conn;
-    if (PQclientEncoding(conn) == PG_UTF8)
-        return 0;
-    PyObject *cause = oxpg_err_take();
-    if (cause != NULL && !PyErr_GivenExceptionMatches(cause, self->st->Error)) {
-        /* KeyboardInterrupt and the like are the caller's business: keep them, and
-         * set the encoding back at the end of the next call. */
-        self->notes |= NOTE_ENCODING;
-        oxpg_err_restore(cause);
-        return -1;
-    }
-    if (PQtransactionStatus(conn) == PQTRANS_INERROR) {
-        /* Nothing but a rollback runs now, and it undoes a change made inside the
-         * block; the next call checks again. */
-        self->notes |= NOTE_ENCODING;
-        raise_encoding_error(self, cause,
-                             "client_encoding must stay UTF8 with oxpg; the transaction is aborted: roll it "
-                             "back (which also undoes the change)");
-        return -1;
-    }
-    OxpgCall call;
-    oxpg_call_init(&call, 5.0);
-    int restored = 0;
-    if (PQsendQuery(conn, "SET client_encoding TO 'UTF8'") &&
-        oxpg_conn_read(self, &call, oxpg_conn_discard_result, NULL) == 0 && call.error == NULL)
-        restored = self->conn != NULL && PQclientEncoding(self->conn) == PG_UTF8;
-    oxpg_call_clear(&call);
-    PyErr_Clear();
-    if (!restored && self->conn != NULL) {
-        self->broken = 1;
-        oxpg_client_finish(self);
-    }
-    raise_encoding_error(self, cause,
-                         restored ? "client_encoding must stay UTF8 with oxpg; the setting was changed back to "
-                                    "UTF8 (a pipeline or executemany batch that changed it was not committed)"
-                                  : "client_encoding must stay UTF8 with oxpg, and it could not be set back; the "
-                                    "connection was closed");
-    return -1;
-}
-
 int oxpg_conn_raise_encoding_guard(OxpgClient *self)
 {
     PyErr_SetString(self->st->InterfaceError,
@@ -328,35 +233,4 @@ int oxpg_conn_raise_encoding_guard(OxpgClient *self)
                     "ran in was rolled back (outside a transaction block nothing of the batch was committed; "
                     "inside one, roll it back)");
     return -1;
-}
-
-int oxpg_conn_settle(OxpgClient *self)
-{
-    if (OXPG_LIKELY(self->notes == 0 && self->conn != NULL))
-        return 0;
-    if (self->conn == NULL) {
-        /* A lost connection took its prepared statements with it. */
-        self->notes = 0;
-        self->ddl_in_transaction = 0;
-        return oxpg_cache_reset(&self->cache, 0);
-    }
-    unsigned notes = self->notes;
-    self->notes = 0;
-    int rc = 0;
-    if (notes & (NOTE_STATEMENTS_GONE | NOTE_SCHEMA_CHANGED)) {
-        PyObject *pending = oxpg_err_take();
-        rc = oxpg_cache_reset(&self->cache, !(notes & NOTE_STATEMENTS_GONE));
-        if (pending != NULL) {
-            PyErr_Clear();
-            oxpg_err_restore(pending);
-            rc = -1;
-        }
-    }
-    if (notes & NOTE_TYPES_STALE)
-        oxpg_types_forget_catalog(&self->types);
-    if (notes & NOTE_ENCODING)
-        rc = restore_encoding(self);
-    if (self->conn == NULL)
-        oxpg_cache_reset(&self->cache, 0);
-    return rc < 0 || PyErr_Occurred() ? -1 : 0;
 }

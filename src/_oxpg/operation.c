@@ -53,7 +53,7 @@ static void release(OxpgOperation *operation)
     if (operation->holds_lock) {
         operation->holds_lock = 0;
         PyObject *pending = oxpg_err_take();
-        if (oxpg_conn_settle(operation->client) < 0 && pending == NULL)
+        if (oxpg_wait_settle(operation->client) < 0 && pending == NULL)
             pending = oxpg_err_take();
         PyErr_Clear();
         oxpg_client_unlock(operation->client);

@@ -142,7 +142,7 @@ PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *Py_UNUSED(ignored))
         if (!PQsendQueryParams(self->conn, oxpg_conn_encoding_guard_sql, 0, NULL, NULL, NULL, NULL, 1))
             oxpg_conn_send_failed(self, "could not queue the statement");
         else if (log_kind(self, KIND_GUARD) == 0 && oxpg_conn_pipeline_sync(self) == 0)
-            ok = log_kind(self, KIND_SYNC) == 0 && oxpg_conn_flush(self, &call) == 0;
+            ok = log_kind(self, KIND_SYNC) == 0 && oxpg_wait_flush(self, &call) == 0;
     }
     oxpg_client_unlock(self);
     if (!ok)
@@ -207,7 +207,7 @@ static OxpgReadStep command_result(OxpgClient *self, OxpgCall *call, PGresult *r
 static int read_command(OxpgClient *self, OxpgCall *call, PGresult **res)
 {
     *res = NULL;
-    int rc = oxpg_conn_read(self, call, command_result, res);
+    int rc = oxpg_wait_read(self, call, command_result, res);
     if (call->error != NULL) {
         PQclear(*res);
         *res = call->error;
@@ -224,7 +224,7 @@ static int read_command(OxpgClient *self, OxpgCall *call, PGresult **res)
 static void abort_pipeline(OxpgClient *self, OxpgCall *call)
 {
     if (self->conn != NULL && PQpipelineStatus(self->conn) != PQ_PIPELINE_OFF)
-        oxpg_conn_interrupt(self, call);
+        oxpg_wait_interrupt(self, call);
     self->in_pipeline = 0;
     reset_log(self);
 }
@@ -260,7 +260,7 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *Py_UNUSED(ignored))
                     oxpg_conn_send_failed(self, "could not send a flush request");
                     goto done;
                 }
-                if (oxpg_conn_flush(self, &call) < 0) {
+                if (oxpg_wait_flush(self, &call) < 0) {
                     abort_pipeline(self, &call);
                     goto done;
                 }
@@ -329,7 +329,7 @@ done:
         reset_log(self);
     }
     /* Outside pipeline mode now (or lost): the session's notes can be acted on. */
-    if (!self->in_pipeline && oxpg_conn_settle(self) < 0)
+    if (!self->in_pipeline && oxpg_wait_settle(self) < 0)
         Py_CLEAR(out);
     oxpg_client_unlock(self);
     return out;
@@ -356,7 +356,7 @@ PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *Py_UNUSED(ignored))
         self->in_pipeline = 0;
         reset_log(self);
     }
-    if (!self->in_pipeline && oxpg_conn_settle(self) < 0)
+    if (!self->in_pipeline && oxpg_wait_settle(self) < 0)
         ok = 0;
     oxpg_client_unlock(self);
     if (!ok)

@@ -128,10 +128,10 @@ static int fill(OxpgStream *stream)
     OxpgCall *call = &stream->call;
     stream->got = 0;
     call->copy_refused = 0;
-    int rc = oxpg_conn_read(client, call, stream_result, stream);
+    int rc = oxpg_wait_read(client, call, stream_result, stream);
     if (rc < 0)
         detach(stream); /* ended: drained after an interruption, or lost */
-    if (!stream->active && oxpg_conn_settle(client) < 0 && rc == 0) {
+    if (!stream->active && oxpg_wait_settle(client) < 0 && rc == 0) {
         /* The statement changed the session in a way oxpg refuses (client_encoding):
          * what it returned cannot be trusted. */
         PyList_SetSlice(stream->buffer, 0, PyList_GET_SIZE(stream->buffer), NULL);

@@ -1,6 +1,7 @@
 /* Waiting on the socket with the GIL released, in short poll() slices, so signal
  * handlers (Ctrl-C) run promptly and a stuck server never hangs the interpreter. */
 #include "oxpg/wait.h"
+#include "oxpg/compat.h"
 #include "oxpg/read_op.h"
 #include "oxpg/connect_op.h"
 
@@ -12,13 +13,6 @@
  * this thread interrupt poll() at once (EINTR); the slice bounds the delay when the
  * signal lands on another thread. */
 #define SLICE_MS 50
-
-double oxpg_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int slice_ms(double deadline)
 {
@@ -120,4 +114,125 @@ int oxpg_wait_connect(OxpgState *st, OxpgConnectOp *op)
         /* CONNLOST here just means "no socket yet, or it closed": the poll tells. */
         io = oxpg_connect_op_step(st, op);
     }
+}
+
+/* ---- sync calls: the read operation driven by oxpg_wait_op ---------------- */
+
+int oxpg_wait_flush(OxpgClient *self, OxpgCall *call)
+{
+    OxpgReadOp op;
+    oxpg_read_op_init(&op, call, oxpg_conn_discard_result, NULL);
+    op.flush_only = 1;
+    return oxpg_wait_op(self, &op);
+}
+
+void oxpg_wait_interrupt(OxpgClient *self, const OxpgCall *call)
+{
+    if (self->conn == NULL)
+        return;
+    OxpgCall drain_call = *call;
+    drain_call.error = NULL;
+    OxpgReadOp op;
+    oxpg_read_op_init(&op, &drain_call, oxpg_conn_discard_result, NULL);
+    oxpg_read_op_interrupt(self, &op); /* takes the pending exception */
+    oxpg_wait_op(self, &op);           /* and raises it again once drained */
+    oxpg_read_op_clear(&op);
+    oxpg_call_clear(&drain_call);
+}
+
+int oxpg_wait_read(OxpgClient *self, OxpgCall *call, oxpg_result_fn consume, void *ctx)
+{
+    OxpgReadOp op;
+    oxpg_read_op_init(&op, call, consume, ctx);
+    int rc = oxpg_wait_op(self, &op);
+    oxpg_read_op_clear(&op);
+    return rc;
+}
+
+/* ---- the end of a call ------------------------------------------------------------ */
+
+/* Replace the pending exception (if any, kept as the context) with InterfaceError. */
+static void raise_encoding_error(OxpgClient *self, PyObject *cause, const char *message)
+{
+    PyErr_SetString(self->st->InterfaceError, message);
+    if (cause != NULL) {
+        PyObject *exc = oxpg_err_take();
+        PyException_SetContext(exc, cause); /* steals cause */
+        oxpg_err_restore(exc);
+    }
+}
+
+/* PostgreSQL must keep talking UTF-8 to us: a changed client_encoding is set back.
+ * Returns 0 when it already is back (a rollback undid the change), else raises. */
+static int restore_encoding(OxpgClient *self)
+{
+    PGconn *conn = self->conn;
+    if (PQclientEncoding(conn) == OXPG_PG_UTF8)
+        return 0;
+    PyObject *cause = oxpg_err_take();
+    if (cause != NULL && !PyErr_GivenExceptionMatches(cause, self->st->Error)) {
+        /* KeyboardInterrupt and the like are the caller's business: keep them, and
+         * set the encoding back at the end of the next call. */
+        self->notes |= OXPG_NOTE_ENCODING;
+        oxpg_err_restore(cause);
+        return -1;
+    }
+    if (PQtransactionStatus(conn) == PQTRANS_INERROR) {
+        /* Nothing but a rollback runs now, and it undoes a change made inside the
+         * block; the next call checks again. */
+        self->notes |= OXPG_NOTE_ENCODING;
+        raise_encoding_error(self, cause,
+                             "client_encoding must stay UTF8 with oxpg; the transaction is aborted: roll it "
+                             "back (which also undoes the change)");
+        return -1;
+    }
+    OxpgCall call;
+    oxpg_call_init(&call, 5.0);
+    int restored = 0;
+    if (PQsendQuery(conn, "SET client_encoding TO 'UTF8'") &&
+        oxpg_wait_read(self, &call, oxpg_conn_discard_result, NULL) == 0 && call.error == NULL)
+        restored = self->conn != NULL && PQclientEncoding(self->conn) == OXPG_PG_UTF8;
+    oxpg_call_clear(&call);
+    PyErr_Clear();
+    if (!restored && self->conn != NULL) {
+        self->broken = 1;
+        oxpg_client_finish(self);
+    }
+    raise_encoding_error(self, cause,
+                         restored ? "client_encoding must stay UTF8 with oxpg; the setting was changed back to "
+                                    "UTF8 (a pipeline or executemany batch that changed it was not committed)"
+                                  : "client_encoding must stay UTF8 with oxpg, and it could not be set back; the "
+                                    "connection was closed");
+    return -1;
+}
+
+int oxpg_wait_settle(OxpgClient *self)
+{
+    if (OXPG_LIKELY(self->notes == 0 && self->conn != NULL))
+        return 0;
+    if (self->conn == NULL) {
+        /* A lost connection took its prepared statements with it. */
+        self->notes = 0;
+        self->ddl_in_transaction = 0;
+        return oxpg_cache_reset(&self->cache, 0);
+    }
+    unsigned notes = self->notes;
+    self->notes = 0;
+    int rc = 0;
+    if (notes & (OXPG_NOTE_STATEMENTS_GONE | OXPG_NOTE_SCHEMA_CHANGED)) {
+        PyObject *pending = oxpg_err_take();
+        rc = oxpg_cache_reset(&self->cache, !(notes & OXPG_NOTE_STATEMENTS_GONE));
+        if (pending != NULL) {
+            PyErr_Clear();
+            oxpg_err_restore(pending);
+            rc = -1;
+        }
+    }
+    if (notes & OXPG_NOTE_TYPES_STALE)
+        oxpg_types_forget_catalog(&self->types);
+    if (notes & OXPG_NOTE_ENCODING)
+        rc = restore_encoding(self);
+    if (self->conn == NULL)
+        oxpg_cache_reset(&self->cache, 0);
+    return rc < 0 || PyErr_Occurred() ? -1 : 0;
 }

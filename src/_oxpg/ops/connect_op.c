@@ -1,7 +1,6 @@
 /* The connect operation (see include/oxpg/connect_op.h). */
 #include "oxpg/connect_op.h"
 #include "oxpg/errors.h"
-#include "oxpg/wait.h"
 
 #include <stdlib.h>
 

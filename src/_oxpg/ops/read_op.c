@@ -5,7 +5,6 @@
  * interruption the rest of the statement (or pipeline) is read and discarded. */
 #include "oxpg/read_op.h"
 #include "oxpg/compat.h"
-#include "oxpg/wait.h"
 
 /* Where the op stands besides reading results. */
 enum {

@@ -7,6 +7,7 @@
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
 #include "oxpg/result.h"
+#include "oxpg/sqlscan.h"
 #include "oxpg/wait.h"
 
 #include <stdlib.h>
@@ -108,6 +109,11 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
     const char *sql = oxpg_client_sql(self, args[1], &sql_len);
     if (sql == NULL)
         return NULL;
+    /* libpq cannot run COPY in pipeline mode: refused before anything is sent. */
+    if (oxpg_sql_is_copy(sql, (size_t)sql_len)) {
+        PyErr_SetString(st->NotSupportedError, "COPY cannot run inside a pipeline");
+        return NULL;
+    }
     OxpgParams params;
     if (oxpg_params_encode(st, &params, args + 2, nargs - 2, self->types.encoders) < 0)
         return NULL;

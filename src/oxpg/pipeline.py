@@ -10,20 +10,17 @@ unless a sync() came between, and the ones after it raise PipelineAborted.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import _oxpg
-from ._oxpg import InterfaceError, NotSupportedError
+from ._oxpg import InterfaceError
 
 if TYPE_CHECKING:
     from .client import Client
 
 _DICTS, _TUPLES, _EXECUTE, _SYNC = _oxpg.PIPELINE_DICTS, _oxpg.PIPELINE_TUPLES, _oxpg.PIPELINE_EXECUTE, _oxpg.PIPELINE_SYNC
-# COPY can only be the statement itself (never nested), after whitespace and comments.
-_COPY = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*copy\b", re.IGNORECASE | re.DOTALL)
 _PENDING = object()
 
 
@@ -87,9 +84,6 @@ class Pipeline:
 
     def _send(self, kind: int, sql: str, params: tuple[Any, ...]) -> PipelineResult:
         self._check_open()
-        if isinstance(sql, str) and _COPY.match(sql):
-            # libpq cannot run COPY in pipeline mode; refused before anything is sent.
-            raise NotSupportedError("COPY cannot run inside a pipeline")
         self._client._pipeline_send(kind, sql, *params)
         result = PipelineResult(self)
         self._waiting.append(result)

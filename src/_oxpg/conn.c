@@ -240,9 +240,19 @@ static int drain(OxpgClient *self, double deadline)
         PyErr_Clear();
         return -1;
     }
+    int synced_tail = 0;
     for (;;) {
-        if (pipeline && self->syncs_pending == 0)
-            return PQexitPipelineMode(conn) == 1 ? 0 : -1;
+        if (pipeline && self->syncs_pending == 0) {
+            if (PQexitPipelineMode(conn) == 1)
+                return 0;
+            /* Statements queued after the last sync are still to come: one more
+             * sync ends them (once; failing again means out of step). */
+            if (synced_tail++ || oxpg_conn_pipeline_sync(self) < 0) {
+                PyErr_Clear();
+                return -1;
+            }
+            continue;
+        }
         if (oxpg_wait_result_nointr(conn, deadline) != OXPG_WAIT_READY)
             return -1;
         PGresult *r = oxpg_conn_next(self);

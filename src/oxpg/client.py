@@ -55,37 +55,45 @@ class Client(_oxpg.Client):
         *,
         readonly: bool = False,
         deferrable: bool = False,
+        timeout: float | None = None,
     ) -> Transaction:
-        """transaction(isolation=None, *, readonly=False, deferrable=False)
+        """transaction(isolation=None, *, readonly=False, deferrable=False, timeout=None)
 
         A transaction block: ``with client.transaction():`` commits on normal exit
-        and rolls back on an exception. Nested blocks are savepoints. See
-        oxpg.transaction for the rules.
+        and rolls back on an exception. Nested blocks are savepoints. timeout bounds
+        each statement the block sends (BEGIN, SAVEPOINT, COMMIT, ROLLBACK, ...).
+        See oxpg.transaction for the rules.
         """
-        return Transaction(self, isolation, readonly, deferrable)
+        return Transaction(self, isolation, readonly, deferrable, timeout=timeout)
 
-    def cursor(self, sql: str, /, *params: Any, scrollable: bool = False, hold: bool = False) -> Cursor:
-        """cursor(sql, *params, scrollable=False, hold=False)
+    def cursor(
+        self, sql: str, /, *params: Any, scrollable: bool = False, hold: bool = False, timeout: float | None = None
+    ) -> Cursor:
+        """cursor(sql, *params, scrollable=False, hold=False, timeout=None)
 
         Declare a server-side cursor over sql and return it, to fetch the result in
-        parts. Without hold=True it needs a transaction block. See oxpg.cursor.
+        parts. Without hold=True it needs a transaction block. timeout bounds the
+        DECLARE and is the default of each fetch. See oxpg.cursor.
         """
-        return Cursor(self, sql, params, scrollable=scrollable, hold=hold)
+        return Cursor(self, sql, params, scrollable=scrollable, hold=hold, timeout=timeout)
 
-    def pipeline(self) -> Pipeline:
-        """pipeline()
+    def pipeline(self, *, timeout: float | None = None) -> Pipeline:
+        """pipeline(*, timeout=None)
 
         ``with client.pipeline() as p:`` queues statements without waiting (one
         round trip for the batch); p.query/p.execute return results claimed in order.
-        See oxpg.pipeline for the rules.
+        timeout bounds each call of the pipeline that waits for the server. See
+        oxpg.pipeline for the rules.
         """
-        return Pipeline(self)
+        return Pipeline(self, timeout)
 
     def query_one(self, sql: str, /, *params: Any, timeout: float | None = None) -> dict[str, Any] | None:
         """query_one(sql, *params, timeout=None)
 
         The first row as a dict, or None when the statement returns no row (like
         asyncpg's fetchrow: further rows are ignored; add LIMIT 1 to not fetch them).
+        timeout as for query(): None uses the client's command_timeout,
+        float('inf') means none.
         """
         rows = self.query(sql, *params, timeout=timeout)
         return rows[0] if rows else None
@@ -93,7 +101,8 @@ class Client(_oxpg.Client):
     def query_value(self, sql: str, /, *params: Any, timeout: float | None = None) -> Any:
         """query_value(sql, *params, timeout=None)
 
-        The first column of the first row, or None when there is no row.
+        The first column of the first row, or None when there is no row. timeout as
+        for query().
         """
         rows = self.query_tuples(sql, *params, timeout=timeout)
         if not rows:

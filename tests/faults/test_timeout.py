@@ -10,6 +10,7 @@ pipelines, cursors and transaction blocks against a busy server in their own tes
 
 from __future__ import annotations
 
+import _thread
 import socket
 import statistics
 import threading
@@ -539,3 +540,25 @@ def test_every_wait_ends_at_its_deadline_in_a_black_hole(proxied: tuple[Proxy, s
     finally:
         client.close()
 
+
+def test_ctrl_c_under_a_long_command_timeout_is_prompt(proxied: tuple[Proxy, str]) -> None:
+    """Ctrl-C gets about a second for the cancel and the drain, as without a timeout,
+    not 10% of a long command_timeout (6 s here) that has not expired."""
+    proxy, url = proxied
+    client = oxpg.connect(url, command_timeout=60)
+    try:
+        assert client.query("SELECT 1 AS one") == [{"one": 1}]
+        proxy.black_hole()
+        timer = threading.Timer(0.3, _thread.interrupt_main)
+        start = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                client.query("SELECT 1")
+        finally:
+            timer.cancel()
+        elapsed = time.monotonic() - start
+        assert elapsed < 0.3 + 2, f"KeyboardInterrupt after {elapsed:.2f} s"
+        assert client.closed and client.broken
+    finally:
+        client.close()

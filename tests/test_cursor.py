@@ -537,3 +537,61 @@ def test_readme_cursor_example(client: oxpg.Client, users_table: None, capsys: p
     assert namespace["page"] == namespace["again"] == [{"id": 1}, {"id": 2}]
     assert open_cursors(client) == []
     assert client.transaction_status is TransactionStatus.IDLE
+
+
+# ---- timeouts -----------------------------------------------------------------------------
+# Each statement a cursor sends takes timeout=; the cursor's own timeout= is the default
+# for them (iteration included), the client's command_timeout the default for that.
+# Behind a network black hole: tests/faults/test_timeout.py.
+
+SLEEPY = "SELECT pg_sleep(5) AS s FROM generate_series(1, 3)"
+
+FETCHES = {
+    "fetch": lambda cur, **kw: cur.fetch(2, **kw),
+    "fetchone": lambda cur, **kw: cur.fetchone(**kw),
+    "fetchall": lambda cur, **kw: cur.fetchall(**kw),
+    "scroll": lambda cur, **kw: cur.scroll(2, **kw),
+}
+
+
+@pytest.mark.parametrize("call", list(FETCHES))
+def test_fetch_timeout_cancels_and_the_client_goes_on(client: oxpg.Client, call: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(oxpg.QueryTimeoutError):
+        with client.transaction():
+            cur = client.cursor(SLEEPY, scrollable=True)
+            FETCHES[call](cur, timeout=0.3)
+    assert time.monotonic() - start < 0.3 + 2
+    assert client.transaction_status == TransactionStatus.IDLE
+    assert client.query("SELECT 1 AS one") == [{"one": 1}]
+
+
+def test_the_cursor_timeout_is_the_default_for_its_fetches(client: oxpg.Client) -> None:
+    with pytest.raises(oxpg.QueryTimeoutError):
+        with client.transaction():
+            cur = client.cursor(SLEEPY, timeout=0.3)
+            next(iter(cur))
+    with client.transaction():
+        cur = client.cursor("SELECT pg_sleep(0.4) AS s", timeout=0.1)
+        assert cur.fetchall(timeout=5) == [{"s": None}], "a call's own timeout overrides the cursor's"
+    assert client.query("SELECT 1 AS one") == [{"one": 1}]
+
+
+def test_declare_timeout_of_a_hold_cursor(client: oxpg.Client) -> None:
+    """WITH HOLD in autocommit: the server computes the whole result at DECLARE."""
+    start = time.monotonic()
+    with pytest.raises(oxpg.QueryTimeoutError):
+        client.cursor("SELECT pg_sleep(5)", hold=True, timeout=0.3)
+    assert time.monotonic() - start < 0.3 + 2
+    assert open_cursors(client) == []
+    assert client.query("SELECT 1 AS one") == [{"one": 1}]
+
+
+def test_command_timeout_applies_to_cursors(dsn: str) -> None:
+    with oxpg.connect(dsn, command_timeout=0.3) as c:
+        with pytest.raises(oxpg.QueryTimeoutError):
+            with c.transaction():
+                c.cursor(SLEEPY).fetchone()
+        with c.transaction():
+            cur = c.cursor("SELECT pg_sleep(0.5) AS s", timeout=float("inf"))
+            assert cur.fetchone() == {"s": None}

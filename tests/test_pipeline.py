@@ -543,3 +543,97 @@ def test_one_round_trip_for_the_batch(slow_url: str, table: str, record_property
         elapsed = time.monotonic() - start
         assert second[-1].result() == [{"i": 299}]
         assert elapsed < 6 * rtt + 0.2, f"{elapsed * 1000:.0f} ms for two batches; rtt {rtt * 1000:.0f} ms"
+
+
+# ---- timeouts ------------------------------------------------------------------------------
+# Against a server that is busy; against one that cannot be heard (a network black hole):
+# tests/faults/test_timeout.py.
+
+
+def still_sleeping(observer: oxpg.Client, pid: int) -> bool:
+    sql = "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND strpos(query, 'pg_sleep') > 0"
+    return bool(observer.query(sql, pid))
+
+
+def test_result_timeout_cancels_and_the_client_goes_on(client: oxpg.Client, other: oxpg.Client) -> None:
+    with client.pipeline() as p:
+        before = p.query("SELECT 1 AS one")
+        p.sync()  # the server sends results at a sync (or a flush), so this one comes first
+        slow = p.query("SELECT pg_sleep(5)")
+        after = p.query("SELECT 2 AS two")
+        start = time.monotonic()
+        with pytest.raises(oxpg.QueryTimeoutError):
+            slow.result(timeout=0.3)
+        assert time.monotonic() - start < 0.3 + 2
+        assert before.result() == [{"one": 1}], "read before the slow statement"
+        with pytest.raises(oxpg.InterfaceError, match="interrupted"):
+            after.result()
+    assert not still_sleeping(other, client.backend_pid)
+    assert_idle_and_usable(client)
+
+
+def test_timeout_with_statements_queued_after_a_sync(client: oxpg.Client) -> None:
+    """Giving the pipeline up reads to the end of what was queued, unsynced
+    statements after the last sync included, so the client stays in step."""
+    with client.pipeline() as p:
+        slow = p.query("SELECT pg_sleep(5)")
+        p.sync()
+        p.query("SELECT 2 AS two")
+        with pytest.raises(oxpg.QueryTimeoutError):
+            slow.result(timeout=0.3)
+    assert_idle_and_usable(client)
+
+
+def test_pipeline_timeout_bounds_the_read_at_exit(client: oxpg.Client) -> None:
+    start = time.monotonic()
+    with pytest.raises(oxpg.QueryTimeoutError):
+        with client.pipeline(timeout=0.3) as p:
+            p.execute("SELECT pg_sleep(5)")
+    assert time.monotonic() - start < 0.3 + 2
+    assert_idle_and_usable(client)
+
+
+def test_result_timeout_covers_the_results_before_it(client: oxpg.Client) -> None:
+    """result() reads the results queued before its own: its timeout covers them all,
+    not each one. (The syncs make the server send each result as it is ready: each
+    arrives well within the timeout, all of them do not.)"""
+    with client.pipeline() as p:
+        for _ in range(3):
+            p.execute("SELECT pg_sleep(0.2)")
+            p.sync()
+        last = p.query("SELECT 1 AS one")
+        start = time.monotonic()
+        with pytest.raises(oxpg.QueryTimeoutError):
+            last.result(timeout=0.5)
+        assert time.monotonic() - start < 0.5 + 2
+    assert_idle_and_usable(client)
+
+
+def test_command_timeout_applies_to_pipelines(dsn: str) -> None:
+    with oxpg.connect(dsn, command_timeout=0.3) as c:
+        with c.pipeline() as p:
+            slow = p.query("SELECT pg_sleep(5)")
+            with pytest.raises(oxpg.QueryTimeoutError):
+                slow.result()
+        assert_idle_and_usable(c)
+        # A call's own timeout, or the pipeline's, overrides it; inf is none.
+        with c.pipeline(timeout=float("inf")) as p:
+            done = p.query("SELECT pg_sleep(0.5) AS s")
+        assert done.result() == [{"s": None}]
+        with c.pipeline() as p:
+            done = p.query("SELECT pg_sleep(0.5) AS s")
+            assert done.result(timeout=5) == [{"s": None}]
+
+
+def test_bad_timeout_leaves_the_pipeline_running(client: oxpg.Client) -> None:
+    with client.pipeline() as p:
+        r = p.query("SELECT 1 AS one")
+        with pytest.raises(ValueError, match="timeout"):
+            r.result(timeout=0)
+        with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+            p.sync(timeout="1")
+        assert not r.done
+        assert r.result() == [{"one": 1}]
+        p.sync(timeout=5)
+        assert p.query("SELECT 2 AS two").result(timeout=5) == [{"two": 2}]
+    assert_idle_and_usable(client)

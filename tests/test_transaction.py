@@ -695,3 +695,79 @@ def test_readme_transactions_example(client: oxpg.Client, other: oxpg.Client, us
     exec(compile(readme_block("Transactions"), str(README), "exec"), {"client": client, "oxpg": oxpg})
     assert client.transaction_status is IDLE
     assert [r["username"] for r in other.query("SELECT username FROM users ORDER BY id")] == ["alice", "bob", "carol"]
+
+
+# ---- timeouts -----------------------------------------------------------------------------
+# BEGIN, SAVEPOINT, RELEASE, COMMIT and ROLLBACK take timeout=: the block's timeout=,
+# overridden by commit(timeout=) / rollback(timeout=), defaulting to command_timeout.
+# A COMMIT is made slow by a deferred constraint trigger; behind a network black hole,
+# every one of them: tests/faults/test_timeout.py.
+
+
+@pytest.fixture
+def slow_commit(other: oxpg.Client) -> Iterator[str]:
+    """A table whose rows make COMMIT sleep for their `sleep` column's seconds."""
+    name = f"txs_{uuid.uuid4().hex[:12]}"
+    other.execute(
+        f"CREATE TABLE {name} (id int PRIMARY KEY, sleep float8);"
+        f"CREATE FUNCTION {name}_sleep() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN PERFORM pg_sleep(NEW.sleep); RETURN NULL; END$$;"
+        f"CREATE CONSTRAINT TRIGGER {name}_slow AFTER INSERT ON {name} "
+        f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {name}_sleep()"
+    )
+    yield name
+    other.execute(f"DROP TABLE {name}; DROP FUNCTION {name}_sleep()")
+
+
+COMMITS = {
+    "block-timeout": lambda client, table, sql: _commit_at_exit(client, sql, timeout=0.3),
+    "commit-timeout": lambda client, table, sql: _commit_explicitly(client, sql, timeout=0.3),
+}
+
+
+def _commit_at_exit(client: oxpg.Client, sql: str, timeout: float) -> None:
+    with client.transaction(timeout=timeout):
+        client.execute(sql)
+
+
+def _commit_explicitly(client: oxpg.Client, sql: str, timeout: float) -> None:
+    with client.transaction() as tx:
+        client.execute(sql)
+        tx.commit(timeout=timeout)
+
+
+@pytest.mark.parametrize("how", list(COMMITS))
+def test_commit_timeout_commits_nothing(client: oxpg.Client, other: oxpg.Client, slow_commit: str, how: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(oxpg.QueryTimeoutError):
+        COMMITS[how](client, slow_commit, f"INSERT INTO {slow_commit} VALUES (1, 5)")
+    assert time.monotonic() - start < 0.3 + 2
+    assert ids(other, slow_commit) == []
+    assert client.transaction_status == TransactionStatus.IDLE
+    with client.transaction():  # the client goes on
+        client.execute(f"INSERT INTO {slow_commit} VALUES (2, 0)")
+    assert ids(other, slow_commit) == [2]
+
+
+def test_command_timeout_applies_to_commit(dsn: str, other: oxpg.Client, slow_commit: str) -> None:
+    with oxpg.connect(dsn, command_timeout=0.3) as c:
+        with pytest.raises(oxpg.QueryTimeoutError):
+            with c.transaction():
+                c.execute(f"INSERT INTO {slow_commit} VALUES (1, 5)")
+        assert ids(other, slow_commit) == []
+        # float('inf'): no timeout for this COMMIT, whatever the client's default.
+        with c.transaction() as tx:
+            c.execute(f"INSERT INTO {slow_commit} VALUES (2, 0.5)")
+            tx.commit(timeout=float("inf"))
+        with c.transaction(timeout=5):
+            c.execute(f"INSERT INTO {slow_commit} VALUES (3, 0.5)")
+    assert ids(other, slow_commit) == [2, 3]
+
+
+def test_bad_commit_timeout_keeps_the_block(client: oxpg.Client, other: oxpg.Client, table: str) -> None:
+    with client.transaction() as tx:
+        insert(client, table, 1)
+        with pytest.raises(ValueError, match="timeout"):
+            tx.commit(timeout=-1)
+        assert tx.active
+    assert ids(other, table) == [1]

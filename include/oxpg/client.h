@@ -19,6 +19,11 @@ typedef struct {
     int head; /* next to read */
     int count;
     int cap;
+    /* The deadline of the call reading results now (one result() may read several),
+     * -1 for none, and the timeout= it came from: each read's OxpgCall is built from
+     * them. Set by _pipeline_next. */
+    double deadline;
+    double timeout;
 } OxpgPipelineLog;
 
 typedef struct OxpgClient {
@@ -35,6 +40,7 @@ typedef struct OxpgClient {
     int ddl_in_transaction; /* this transaction changed the schema: a rollback undoes it */
     int error_since_ready;  /* an error result since the last ReadyForQuery */
     int syncs_pending;      /* pipeline syncs sent whose end has not been read */
+    double command_timeout; /* connect(command_timeout=): the calls' default, -1 for none */
     /* Fixed for the connection's life, captured at connect: read without the lock
      * (a watchdog needs the pid of a statement that holds it). */
     int server_version;
@@ -75,8 +81,8 @@ extern PyType_Spec oxpg_stream_spec;
  * connection). */
 #define OXPG_CANCEL_SECONDS 5.0
 
-/* connect(cls, keywords, values, expand_dbname, cache_size, threshold) -> Client
- * (connect.c). */
+/* connect(cls, keywords, values, expand_dbname, cache_size, threshold, command_timeout)
+ * -> Client (connect.c). */
 PyObject *oxpg_client_connect(PyObject *module, PyObject *args);
 
 /* The rest is shared by the files that drive a Client (client.c, batch.c, stream.c).
@@ -100,7 +106,14 @@ int oxpg_client_check_open(OxpgClient *self);
 int oxpg_client_check_usable(OxpgClient *self);
 /* Lock held: ProgrammingError when more parameters are given than $n placeholders. */
 int oxpg_client_check_param_count(OxpgClient *self, const char *sql, Py_ssize_t sql_len, Py_ssize_t given);
-/* The keyword-only timeout= argument: seconds, or -1 when absent or None. */
+/* Longest finite timeout accepted, in seconds (float('inf') means none). */
+#define OXPG_TIMEOUT_MAX 1e9
+/* One timeout value, named name in messages: None gives if_none, float('inf') -1
+ * (no timeout), a number of seconds in (0, OXPG_TIMEOUT_MAX] itself; anything else
+ * raises TypeError or ValueError saying what is accepted. */
+int oxpg_client_timeout_value(const char *name, PyObject *value, double if_none, double *timeout);
+/* The keyword-only timeout= argument (the only keyword allowed): seconds, or -1 for
+ * none; absent or None gives the client's command_timeout. */
 int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                               double *timeout);
 /* The connection is gone: raise (the server's last error when given) and close. */
@@ -124,10 +137,10 @@ void oxpg_stream_cut(OxpgStream *stream);
 /* What a queued pipeline command returns; exported as _oxpg.PIPELINE_*. */
 enum { OXPG_PIPELINE_DICTS = 0, OXPG_PIPELINE_TUPLES = 1, OXPG_PIPELINE_EXECUTE = 2, OXPG_PIPELINE_SYNC = 3 };
 /* Methods defined in other files. */
-PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *ignored);
+PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *timeout);
 PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
-PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *ignored);
-PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *ignored);
+PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *timeout);
+PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
 /* Lock held: ask the catalog about the column types of res that this client does
  * not know yet (one query per round of nested types). */

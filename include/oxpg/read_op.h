@@ -25,6 +25,7 @@ struct OxpgReadOp {
     int draining;       /* interrupted: results are discarded up to the statement's end */
     int flush_only;     /* done once the output buffer is flushed (nothing to read) */
     int stepped;        /* stepped before: the socket may have something to read */
+    int synced_tail;    /* draining a pipeline: the statements after its last sync got one */
     double drain_deadline;
     PyObject *pending;  /* while draining: the exception to raise once drained */
 };

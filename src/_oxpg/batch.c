@@ -296,13 +296,14 @@ const char oxpg_executemany_doc[] =
              "generators included) in a single pipeline: one round trip for the batch.\n"
              "Outside a transaction the batch is all or nothing; a failing row raises\n"
              "with its number in the message and as exc.executemany_row (1-based).\n"
-             "Returns the total number of rows affected.";
+             "Returns the total number of rows affected. timeout covers the whole batch\n"
+             "(None: the client's command_timeout; float('inf'): none).";
 
 PyObject *oxpg_client_executemany(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     OxpgState *st = self->st;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    double timeout = -1;
+    double timeout = self->command_timeout;
     if (kwnames != NULL && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
     if (nargs != 2) {

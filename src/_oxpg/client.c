@@ -16,6 +16,7 @@
 
 #include "structmember.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -1014,12 +1015,45 @@ done:
     return out;
 }
 
-/* The keyword-only timeout= of query/execute: seconds (int or float > 0) or None.
- * Returns 0 with *timeout -1 when absent or None. */
-int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                         double *timeout)
+int oxpg_client_timeout_value(const char *name, PyObject *value, double if_none, double *timeout)
 {
-    *timeout = -1;
+    if (value == Py_None) {
+        *timeout = if_none;
+        return 0;
+    }
+    if (PyBool_Check(value) || !(PyLong_Check(value) || PyFloat_Check(value))) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s must be a number of seconds, float('inf') (no timeout) or None (the client's "
+                     "command_timeout), not %.200s",
+                     name, Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    double seconds = PyFloat_AsDouble(value);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear(); /* an int beyond a double: out of range below */
+        seconds = OXPG_TIMEOUT_MAX * 2;
+    }
+    /* Infinity is the explicit "no timeout": a deadline that never comes. */
+    if (isinf(seconds) && seconds > 0) {
+        *timeout = -1;
+        return 0;
+    }
+    if (!(seconds > 0) || seconds > OXPG_TIMEOUT_MAX) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must be more than 0 and at most %.0f seconds, or float('inf') for no timeout, not %R", name,
+                     OXPG_TIMEOUT_MAX, value);
+        return -1;
+    }
+    *timeout = seconds;
+    return 0;
+}
+
+int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                              double *timeout)
+{
+    *timeout = self->command_timeout;
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *name = PyTuple_GET_ITEM(kwnames, i);
@@ -1028,24 +1062,9 @@ int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_
                          name);
             return -1;
         }
-        PyObject *value = args[nargs + i];
-        if (value == Py_None)
-            continue;
-        if (PyBool_Check(value) || !(PyLong_Check(value) || PyFloat_Check(value))) {
-            PyErr_Format(PyExc_TypeError, "timeout must be a number of seconds or None, not %.200s",
-                         Py_TYPE(value)->tp_name);
+        if (oxpg_client_timeout_value("timeout", args[nargs + i], self->command_timeout, timeout) < 0)
             return -1;
-        }
-        double seconds = PyFloat_AsDouble(value);
-        if (seconds == -1.0 && PyErr_Occurred())
-            return -1;
-        if (!(seconds > 0) || seconds > 1e9) {
-            PyErr_SetString(PyExc_ValueError, "timeout must be more than 0 seconds");
-            return -1;
-        }
-        *timeout = seconds;
     }
-    (void)self;
     return 0;
 }
 
@@ -1092,15 +1111,16 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
 PyDoc_STRVAR(query_doc, "query($self, sql, /, *params, timeout=None)\n--\n\n"
                         "Run one statement with $1, $2, ... bound to params and return its rows\n"
                         "as a list of dicts (column order kept). timeout: seconds after which the\n"
-                        "statement is cancelled on the server and QueryTimeoutError is raised.");
+                        "statement is cancelled on the server and QueryTimeoutError is raised;\n"
+                        "None uses the client's command_timeout, float('inf') means none.");
 
 static PyObject *Client_query(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    double timeout;
+    double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_DICTS, kwnames != NULL ? timeout : -1);
+    return run(self, args, nargs, RUN_DICTS, timeout);
 }
 
 PyDoc_STRVAR(query_tuples_doc, "query_tuples($self, sql, /, *params, timeout=None)\n--\n\n"
@@ -1109,23 +1129,24 @@ PyDoc_STRVAR(query_tuples_doc, "query_tuples($self, sql, /, *params, timeout=Non
 static PyObject *Client_query_tuples(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    double timeout;
+    double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_TUPLES, kwnames != NULL ? timeout : -1);
+    return run(self, args, nargs, RUN_TUPLES, timeout);
 }
 
 PyDoc_STRVAR(execute_doc, "execute($self, sql, /, *params, timeout=None)\n--\n\n"
                           "Run a statement and return the number of rows it affected (0 when the\n"
-                          "command reports none). Without params, sql may hold several statements.");
+                          "command reports none). Without params, sql may hold several statements.\n"
+                          "timeout: as for query().");
 
 static PyObject *Client_execute(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    double timeout;
+    double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_EXECUTE, kwnames != NULL ? timeout : -1);
+    return run(self, args, nargs, RUN_EXECUTE, timeout);
 }
 
 PyDoc_STRVAR(close_doc, "close($self, /)\n--\n\nClose the connection. Calling it again does nothing.");
@@ -1260,6 +1281,25 @@ static PyObject *Client_get_backend_pid(OxpgClient *self, void *Py_UNUSED(closur
     return connection_fact(self, self->backend_pid);
 }
 
+static PyObject *Client_get_command_timeout(OxpgClient *self, void *Py_UNUSED(closure))
+{
+    if (self->command_timeout < 0)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(self->command_timeout);
+}
+
+PyDoc_STRVAR(check_timeout_doc, "_check_timeout($self, timeout, /)\n--\n\n"
+                                "Raise TypeError or ValueError unless timeout is a value every call\n"
+                                "accepts: for Python code that must refuse it before changing state.");
+
+static PyObject *Client_check_timeout(OxpgClient *self, PyObject *value)
+{
+    double timeout;
+    if (oxpg_client_timeout_value("timeout", value, self->command_timeout, &timeout) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Client_get_transaction_status(OxpgClient *self, void *Py_UNUSED(closure))
 {
     /* Never wait for a busy connection just to say it is busy. */
@@ -1287,11 +1327,12 @@ static PyMethodDef client_methods[] = {
     {"cancel", (PyCFunction)Client_cancel, METH_NOARGS, cancel_doc},
     {"stream", (PyCFunction)(void (*)(void))oxpg_client_stream, METH_FASTCALL | METH_KEYWORDS, oxpg_stream_doc},
     {"_start_query", (PyCFunction)(void (*)(void))oxpg_operation_start, METH_FASTCALL, oxpg_start_query_doc},
-    {"_pipeline_enter", (PyCFunction)oxpg_pipeline_enter, METH_NOARGS, NULL},
+    {"_pipeline_enter", (PyCFunction)oxpg_pipeline_enter, METH_O, NULL},
     {"_pipeline_send", (PyCFunction)(void (*)(void))oxpg_pipeline_send, METH_FASTCALL, NULL},
-    {"_pipeline_sync", (PyCFunction)oxpg_pipeline_sync, METH_NOARGS, NULL},
-    {"_pipeline_next", (PyCFunction)oxpg_pipeline_next, METH_NOARGS, NULL},
+    {"_pipeline_sync", (PyCFunction)oxpg_pipeline_sync, METH_O, NULL},
+    {"_pipeline_next", (PyCFunction)(void (*)(void))oxpg_pipeline_next, METH_FASTCALL, NULL},
     {"_pipeline_exit", (PyCFunction)oxpg_pipeline_exit, METH_NOARGS, NULL},
+    {"_check_timeout", (PyCFunction)Client_check_timeout, METH_O, check_timeout_doc},
     {"_set_type_decoder", (PyCFunction)(void (*)(void))oxpg_client_set_type_decoder, METH_FASTCALL, NULL},
     {"_set_type_encoder", (PyCFunction)(void (*)(void))oxpg_client_set_type_encoder, METH_FASTCALL, NULL},
     {"_type_encoders", (PyCFunction)oxpg_client_type_encoders, METH_NOARGS, NULL},
@@ -1317,6 +1358,8 @@ static PyGetSetDef client_getset[] = {
     {"broken", (getter)Client_get_broken, NULL, "True when the connection was lost (not closed by you).", NULL},
     {"server_version", (getter)Client_get_server_version, NULL, "Server version as an int (e.g. 150004).", NULL},
     {"backend_pid", (getter)Client_get_backend_pid, NULL, "Process id of the server backend.", NULL},
+    {"command_timeout", (getter)Client_get_command_timeout, NULL,
+     "The default timeout of the calls that take timeout= (seconds), or None.", NULL},
     {"_transaction_status", (getter)Client_get_transaction_status, NULL,
      "libpq's PGTransactionStatusType: 0 idle, 1 active, 2 in transaction, 3 in error, 4 unknown.", NULL},
     {NULL, NULL, NULL, NULL, NULL},

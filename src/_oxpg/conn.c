@@ -184,12 +184,18 @@ void oxpg_call_raise_timeout(OxpgClient *self, const OxpgCall *call)
 
 /* How long a cancelled statement may take to finish before the connection is given
  * up: a timeout's error must come within 10% of it (at least 0.1 s), Ctrl-C's
- * within about a second. A server that cannot be reached (a network black hole)
- * costs the connection, never the caller's time. */
+ * within a second at most, whatever the timeout. A server that cannot be reached
+ * (a network black hole) costs the connection, never the caller's time. */
 double oxpg_call_grace(const OxpgCall *call)
 {
-    if (call->deadline >= 0 && call->timeout > 0)
-        return call->timeout * 0.1 > 0.1 ? call->timeout * 0.1 : 0.1;
+    if (call->deadline >= 0 && call->timeout > 0) {
+        double grace = call->timeout * 0.1 > 0.1 ? call->timeout * 0.1 : 0.1;
+        /* Interrupted before the deadline (Ctrl-C under a long command_timeout):
+         * never longer than without a timeout. */
+        if (grace > 1.0 && oxpg_monotonic() < call->deadline)
+            grace = 1.0;
+        return grace;
+    }
     return 1.0;
 }
 

@@ -40,9 +40,14 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
     OxpgState *st = PyModule_GetState(module);
     PyTypeObject *cls;
     PyObject *kw_obj, *val_obj;
+    PyObject *command_timeout_obj;
     int expand_dbname, cache_size, prepare_threshold;
-    if (!PyArg_ParseTuple(args, "O!OOpii:connect", &PyType_Type, &cls, &kw_obj, &val_obj, &expand_dbname,
-                          &cache_size, &prepare_threshold))
+    double command_timeout;
+    if (!PyArg_ParseTuple(args, "O!OOpiiO:connect", &PyType_Type, &cls, &kw_obj, &val_obj, &expand_dbname,
+                          &cache_size, &prepare_threshold, &command_timeout_obj))
+        return NULL;
+    /* Refused before any network traffic, like every other bad argument. */
+    if (oxpg_client_timeout_value("command_timeout", command_timeout_obj, -1, &command_timeout) < 0)
         return NULL;
     if (!PyType_IsSubtype(cls, st->ClientType)) {
         PyErr_SetString(PyExc_TypeError, "connect() needs a subclass of oxpg._oxpg.Client");
@@ -99,6 +104,7 @@ PyObject *oxpg_client_connect(PyObject *module, PyObject *args)
         PyErr_NoMemory();
         goto fail;
     }
+    self->command_timeout = command_timeout;
     self->server_version = PQserverVersion(conn);
     self->backend_pid = PQbackendPID(conn);
     if (oxpg_cache_init(&self->cache, cache_size, prepare_threshold) < 0)

@@ -68,13 +68,36 @@ static void reset_log(OxpgClient *self)
     memset(&self->pipeline, 0, sizeof(self->pipeline));
 }
 
-PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+/* The OxpgCall of one read of a pipeline: the deadline is the pipeline's, set by
+ * the _pipeline_next that started the current result() (several reads share it). */
+static void pipeline_call(OxpgClient *self, OxpgCall *call)
 {
+    oxpg_call_init(call, -1);
+    call->deadline = self->pipeline.deadline;
+    call->timeout = self->pipeline.timeout;
+}
+
+/* Lock held, an exception pending (Ctrl-C, a timeout, a lost connection): give the
+ * pipeline up (the drain reads up to its end; the connection is closed if it cannot). */
+static void abort_pipeline(OxpgClient *self, OxpgCall *call)
+{
+    if (self->conn != NULL && PQpipelineStatus(self->conn) != PQ_PIPELINE_OFF)
+        oxpg_wait_interrupt(self, call);
+    self->in_pipeline = 0;
+    reset_log(self);
+}
+
+/* _pipeline_enter(timeout): timeout bounds the round trip that may be needed first. */
+PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *timeout_arg)
+{
+    double timeout;
+    if (oxpg_client_timeout_value("timeout", timeout_arg, self->command_timeout, &timeout) < 0)
+        return NULL;
     if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
     int ok = 0;
     OxpgCall call;
-    oxpg_call_init(&call, -1);
+    oxpg_call_init(&call, timeout);
     if (oxpg_client_check_usable(self) == 0) {
         oxpg_stream_abandon(self);
         if (self->in_pipeline)
@@ -134,21 +157,32 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
-/* _pipeline_sync(): end the implicit transaction of what is queued and send it. */
-PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+/* _pipeline_sync(timeout): end the implicit transaction of what is queued and send
+ * it; timeout bounds the sending. */
+PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *timeout_arg)
 {
+    double timeout;
+    if (oxpg_client_timeout_value("timeout", timeout_arg, self->command_timeout, &timeout) < 0)
+        return NULL;
     if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
     int ok = 0;
     OxpgCall call;
-    oxpg_call_init(&call, -1);
+    oxpg_call_init(&call, timeout);
     if (check_in_pipeline(self) == 0) {
         /* The guard goes first: a statement that changed client_encoding makes it
          * fail, and the sync then rolls back what it would have committed. */
         if (!PQsendQueryParams(self->conn, oxpg_conn_encoding_guard_sql, 0, NULL, NULL, NULL, NULL, 1))
             oxpg_conn_send_failed(self, "could not queue the statement");
-        else if (log_kind(self, KIND_GUARD) == 0 && oxpg_conn_pipeline_sync(self) == 0)
-            ok = log_kind(self, KIND_SYNC) == 0 && oxpg_wait_flush(self, &call) == 0;
+        else if (log_kind(self, KIND_GUARD) == 0 && oxpg_conn_pipeline_sync(self) == 0 &&
+                 log_kind(self, KIND_SYNC) == 0) {
+            /* A server that stops reading must not hang the caller; part of a
+             * message may be out, so only giving the pipeline up keeps step. */
+            if (oxpg_wait_flush(self, &call) == 0)
+                ok = 1;
+            else
+                abort_pipeline(self, &call);
+        }
     }
     oxpg_client_unlock(self);
     if (!ok)
@@ -226,20 +260,22 @@ static int read_command(OxpgClient *self, OxpgCall *call, PGresult **res)
     return rc;
 }
 
-/* Lock held, an exception pending: give the pipeline up. */
-static void abort_pipeline(OxpgClient *self, OxpgCall *call)
-{
-    if (self->conn != NULL && PQpipelineStatus(self->conn) != PQ_PIPELINE_OFF)
-        oxpg_wait_interrupt(self, call);
-    self->in_pipeline = 0;
-    reset_log(self);
-}
 
-/* _pipeline_next(): the next command's outcome as (kind, value) where value is rows,
- * a count or an exception instance; None when nothing queued is left. A sync is
- * reported as (3, None). */
-PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+/* _pipeline_next(timeout, start): the next command's outcome as (kind, value) where
+ * value is rows, a count or an exception instance; None when nothing queued is left.
+ * A sync is reported as (3, None). start begins a call's deadline from timeout; the
+ * calls after it (the results before the one asked for) share that deadline. */
+PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    int start = nargs == 2 ? PyObject_IsTrue(args[1]) : -1;
+    if (start < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_pipeline_next(timeout, start)");
+        return NULL;
+    }
+    double timeout = -1;
+    if (start && oxpg_client_timeout_value("timeout", args[0], self->command_timeout, &timeout) < 0)
+        return NULL;
     if (oxpg_client_check_process(self) < 0 || oxpg_client_lock(self) < 0)
         return NULL;
     PyObject *out = NULL;
@@ -247,6 +283,12 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *Py_UNUSED(ignored))
     oxpg_call_init(&call, -1);
     if (check_in_pipeline(self) < 0)
         goto done;
+    if (start) {
+        /* Kept with the pipeline's state: the reads that follow share it. */
+        self->pipeline.timeout = timeout;
+        self->pipeline.deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
+    }
+    pipeline_call(self, &call);
     int kind;
     PGresult *res;
     for (;;) {

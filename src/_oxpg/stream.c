@@ -339,7 +339,9 @@ const char oxpg_stream_doc[] =
     "Iterate the rows of one statement with memory bounded by chunk_size rows,\n"
     "not by the result. Breaking out of the loop, an exception inside it or\n"
     "dropping the iterator ends the statement; so does running another statement\n"
-    "on the client. Rows are dicts, or tuples with tuples=True.";
+    "on the client. Rows are dicts, or tuples with tuples=True. timeout covers the\n"
+    "whole statement, across chunks (None: the client's command_timeout;\n"
+    "float('inf'): none).";
 
 /* Keyword arguments of stream(). */
 static int parse_stream_options(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
@@ -361,12 +363,7 @@ static int parse_stream_options(OxpgClient *self, PyObject *const *args, Py_ssiz
             if ((*tuples = PyObject_IsTrue(value)) < 0)
                 return -1;
         } else if (PyUnicode_CompareWithASCIIString(name, "timeout") == 0) {
-            PyObject *kw = PyTuple_Pack(1, name);
-            if (kw == NULL)
-                return -1;
-            int rc = oxpg_client_parse_timeout(self, args + nargs + i, 0, kw, timeout);
-            Py_DECREF(kw);
-            if (rc < 0)
+            if (oxpg_client_timeout_value("timeout", value, self->command_timeout, timeout) < 0)
                 return -1;
         } else {
             PyErr_Format(PyExc_TypeError, "stream() got an unexpected keyword argument %R", name);
@@ -381,7 +378,7 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
     OxpgState *st = self->st;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     long chunk_size = 1000;
-    double timeout = -1;
+    double timeout = self->command_timeout;
     int tuples = 0;
     if (parse_stream_options(self, args, nargs, kwnames, &chunk_size, &timeout, &tuples) < 0)
         return NULL;

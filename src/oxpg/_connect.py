@@ -44,9 +44,11 @@ def connect(
     db: str = _DEFAULT_DB,  # type: ignore[assignment]
     statement_cache_size: int = 100,
     prepare_threshold: int = 2,
+    command_timeout: float | None = None,
     **libpq_options: str | int | float,
 ) -> Client:
-    """connect(dsn=None, *, host=None, user=None, password=None, port=5432, db="postgres", **libpq_options)
+    """connect(dsn=None, *, host=None, user=None, password=None, port=5432, db="postgres",
+    command_timeout=None, **libpq_options)
 
     Open a connection. Either a DSN (``postgresql://user:pw@host:5432/db`` URI or
     ``key=value`` string) or the host/user/password/port/db keywords; with neither,
@@ -58,6 +60,10 @@ def connect(
     Statements run prepare_threshold times are prepared on the server and kept in a
     per-client LRU of statement_cache_size entries; statement_cache_size=0 turns
     this off (PgBouncer in transaction mode, which cannot keep them).
+
+    command_timeout (seconds) is the timeout of every call that takes timeout= and
+    is not given one (None there means "the client's default"); a call's own
+    timeout= overrides it, and timeout=float('inf') means none for that call.
     """
     for name, setting in (("statement_cache_size", statement_cache_size), ("prepare_threshold", prepare_threshold)):
         if isinstance(setting, bool) or not isinstance(setting, int) or not 0 <= setting <= 1_000_000:
@@ -104,12 +110,10 @@ def connect(
 
     effective = {**dsn_options, **dict(zip(keywords, values))}
     attempts = _per_host_attempts(effective)
+    options = (statement_cache_size, prepare_threshold, command_timeout)
     if len(attempts) <= 1:
-        return Client(
-            _oxpg.connect(_oxpg.Client, keywords, values, dsn is not None, statement_cache_size, prepare_threshold)
-        )
-    cache = (statement_cache_size, prepare_threshold)
-    return _connect_each(keywords, values, dsn is not None, attempts, cache)
+        return Client(_oxpg.connect(_oxpg.Client, keywords, values, dsn is not None, *options))
+    return _connect_each(keywords, values, dsn is not None, attempts, options)
 
 
 def _per_host_attempts(options: dict[str, str]) -> list[tuple[str, str]]:
@@ -140,14 +144,14 @@ def _connect_each(
     values: list[str],
     expand_dbname: bool,
     attempts: list[tuple[str, str]],
-    cache: tuple[int, int],
+    options: tuple[int, int, float | None],
 ) -> Client:
     failures: list[str] = []
     for host, port in attempts:
         try:
             # Later entries override earlier ones (and the DSN's).
             return Client(
-                _oxpg.connect(_oxpg.Client, [*keywords, "host", "port"], [*values, host, port], expand_dbname, *cache)
+                _oxpg.connect(_oxpg.Client, [*keywords, "host", "port"], [*values, host, port], expand_dbname, *options)
             )
         except OperationalError as exc:
             failures.append(f"{host}:{port or 'default port'}: {exc}")

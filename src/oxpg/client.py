@@ -36,7 +36,8 @@ _BY_LIBPQ_CODE = {
 _CORE_METHODS = (
     "query", "query_tuples", "execute", "executemany", "stream", "cancel", "take_notices",
     "statement_cache_info", "_start_query", "_pipeline_enter", "_pipeline_send", "_pipeline_sync",
-    "_pipeline_next", "_pipeline_exit", "_set_type_decoder", "_set_type_encoder", "_type_encoders",
+    "_pipeline_next", "_pipeline_exit", "_check_timeout", "_set_type_decoder", "_set_type_encoder",
+    "_type_encoders",
 )  # fmt: skip
 
 
@@ -66,6 +67,10 @@ class Client:
     port = property(lambda self: self._core.port, doc="Server port, as libpq reports it (str).")
     dbname = property(lambda self: self._core.dbname, doc="Database name.")
     user = property(lambda self: self._core.user, doc="User name.")
+    command_timeout = property(
+        lambda self: self._core.command_timeout,
+        doc="The default timeout of every call in seconds (connect(command_timeout=)), None for none.",
+    )
     _name_token = property(lambda self: self._core._name_token)
     _transaction_status = property(lambda self: self._core._transaction_status)
 
@@ -101,37 +106,45 @@ class Client:
         *,
         readonly: bool = False,
         deferrable: bool = False,
+        timeout: float | None = None,
     ) -> Transaction:
-        """transaction(isolation=None, *, readonly=False, deferrable=False)
+        """transaction(isolation=None, *, readonly=False, deferrable=False, timeout=None)
 
         A transaction block: ``with client.transaction():`` commits on normal exit
-        and rolls back on an exception. Nested blocks are savepoints. See
-        oxpg.transaction for the rules.
+        and rolls back on an exception. Nested blocks are savepoints. timeout bounds
+        each statement the block sends (BEGIN, SAVEPOINT, COMMIT, ROLLBACK, ...).
+        See oxpg.transaction for the rules.
         """
-        return Transaction(self, isolation, readonly, deferrable)
+        return Transaction(self, isolation, readonly, deferrable, timeout=timeout)
 
-    def cursor(self, sql: str, /, *params: Any, scrollable: bool = False, hold: bool = False) -> Cursor:
-        """cursor(sql, *params, scrollable=False, hold=False)
+    def cursor(
+        self, sql: str, /, *params: Any, scrollable: bool = False, hold: bool = False, timeout: float | None = None
+    ) -> Cursor:
+        """cursor(sql, *params, scrollable=False, hold=False, timeout=None)
 
         Declare a server-side cursor over sql and return it, to fetch the result in
-        parts. Without hold=True it needs a transaction block. See oxpg.cursor.
+        parts. Without hold=True it needs a transaction block. timeout bounds the
+        DECLARE and is the default of each fetch. See oxpg.cursor.
         """
-        return Cursor(self, sql, params, scrollable=scrollable, hold=hold)
+        return Cursor(self, sql, params, scrollable=scrollable, hold=hold, timeout=timeout)
 
-    def pipeline(self) -> Pipeline:
-        """pipeline()
+    def pipeline(self, *, timeout: float | None = None) -> Pipeline:
+        """pipeline(*, timeout=None)
 
         ``with client.pipeline() as p:`` queues statements without waiting (one
         round trip for the batch); p.query/p.execute return results claimed in order.
-        See oxpg.pipeline for the rules.
+        timeout bounds each call of the pipeline that waits for the server. See
+        oxpg.pipeline for the rules.
         """
-        return Pipeline(self)
+        return Pipeline(self, timeout)
 
     def query_one(self, sql: str, /, *params: Any, timeout: float | None = None) -> dict[str, Any] | None:
         """query_one(sql, *params, timeout=None)
 
         The first row as a dict, or None when the statement returns no row (like
         asyncpg's fetchrow: further rows are ignored; add LIMIT 1 to not fetch them).
+        timeout as for query(): None uses the client's command_timeout,
+        float('inf') means none.
         """
         rows = self.query(sql, *params, timeout=timeout)
         return rows[0] if rows else None
@@ -139,7 +152,8 @@ class Client:
     def query_value(self, sql: str, /, *params: Any, timeout: float | None = None) -> Any:
         """query_value(sql, *params, timeout=None)
 
-        The first column of the first row, or None when there is no row.
+        The first column of the first row, or None when there is no row. timeout as
+        for query().
         """
         rows = self.query_tuples(sql, *params, timeout=timeout)
         if not rows:

@@ -17,6 +17,12 @@ it until close().
 Names are generated, never taken from the caller, and quoted. A closed cursor's name
 is reused by the next cursor of the same Client, so FETCH statements repeat and the
 statement cache prepares them once.
+
+Every statement a cursor sends (DECLARE, FETCH, MOVE, CLOSE) has a timeout: the
+call's timeout=, else the cursor's (client.cursor(..., timeout=), which iteration
+uses), else the client's command_timeout; float('inf') means none. On expiry the
+statement is cancelled and QueryTimeoutError raised, which fails the transaction
+the cursor lives in, as any error there does.
 """
 
 from __future__ import annotations
@@ -77,6 +83,7 @@ class Cursor:
         "name",
         "scrollable",
         "hold",
+        "timeout",
         "_itersize",
         "_quoted",
         "_id",
@@ -94,12 +101,14 @@ class Cursor:
         *,
         scrollable: bool = False,
         hold: bool = False,
+        timeout: float | None = None,
     ) -> None:
         if not isinstance(sql, str):
             raise TypeError(f"sql must be a str, not {type(sql).__name__}")
         for flag_name, flag in (("scrollable", scrollable), ("hold", hold)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{flag_name} must be a bool, not {type(flag).__name__}")
+        client._check_timeout(timeout)
         if not hold and client._transaction_status == _IDLE:
             raise ProgrammingError(
                 "a cursor without hold=True lives inside a transaction: "
@@ -108,6 +117,7 @@ class Cursor:
         self.client = client
         self.scrollable = scrollable
         self.hold = hold
+        self.timeout = timeout  # the default of each statement the cursor sends
         self._itersize = 1000
         # Rows read ahead by iteration and not yet handed out; fetch*() take them first.
         self._buffer: deque[Row] = deque()
@@ -133,7 +143,7 @@ class Cursor:
         try:
             # query(), not execute(): the extended protocol even without parameters,
             # so sql is exactly one statement, as with query().
-            client.query(declare, *params)
+            client.query(declare, *params, timeout=timeout)
         except errors.DuplicateCursor:
             raise  # the name is taken after all (closed by hand?): retire it
         except Error:
@@ -158,26 +168,33 @@ class Cursor:
     def itersize(self, value: int) -> None:
         self._itersize = _positive_int(value, "itersize")
 
-    def fetch(self, n: int) -> list[Row]:
-        """The next n rows (fewer at the end of the result)."""
+    def fetch(self, n: int, *, timeout: float | None = None) -> list[Row]:
+        """The next n rows (fewer at the end of the result). timeout: of the FETCH
+        (None: the cursor's)."""
         n = _positive_int(n, "n")
+        timeout = self._timeout_for(timeout)
         self._check_open()
         rows = [self._buffer.popleft() for _ in range(min(n, len(self._buffer)))]
         if len(rows) < n:
-            rows += self._fetch_forward(n - len(rows))
+            try:
+                rows += self._fetch_forward(n - len(rows), timeout)
+            except BaseException:
+                self._buffer.extendleft(reversed(rows))  # handed out by the next fetch
+                raise
         return rows
 
-    def fetchone(self) -> Row | None:
+    def fetchone(self, *, timeout: float | None = None) -> Row | None:
         """The next row, or None at the end of the result."""
-        rows = self.fetch(1)
+        rows = self.fetch(1, timeout=timeout)
         return rows[0] if rows else None
 
-    def fetchall(self) -> list[Row]:
+    def fetchall(self, *, timeout: float | None = None) -> list[Row]:
         """All the remaining rows."""
+        timeout = self._timeout_for(timeout)
         self._check_open()
-        rows = list(self._buffer)
+        rows = self.client.query(f"FETCH ALL FROM {self._quoted}", timeout=timeout)
+        rows[:0] = self._buffer
         self._buffer.clear()
-        rows += self.client.query(f"FETCH ALL FROM {self._quoted}")
         self._past_end = True
         return rows
 
@@ -189,11 +206,13 @@ class Cursor:
                 self._check_open()
                 if self._past_end:
                     return
-                self._buffer.extend(self._fetch_forward(self._itersize))
+                self._buffer.extend(self._fetch_forward(self._itersize, self._timeout_for(None)))
                 continue
             yield self._buffer.popleft()
 
-    def scroll(self, value: int, mode: Literal["relative", "absolute"] = "relative") -> None:
+    def scroll(
+        self, value: int, mode: Literal["relative", "absolute"] = "relative", *, timeout: float | None = None
+    ) -> None:
         """Move the position of the next row to fetch: by value rows ("relative",
         negative goes back), or to the 0-based row index value ("absolute").
         Positions beyond the result are clamped: past the end nothing is left to
@@ -201,6 +220,7 @@ class Cursor:
         if not self.scrollable:
             raise ProgrammingError("scroll() needs a cursor declared with scrollable=True")
         value = _int(value, "value")
+        timeout = self._timeout_for(timeout)
         if mode == "relative":
             # The server is ahead of the rows handed out by those read ahead, and by
             # one more when it stands after the last row.
@@ -214,18 +234,19 @@ class Cursor:
             raise ValueError(f"mode must be 'relative' or 'absolute', not {mode!r}")
         self._check_open()
         self._buffer.clear()
-        moved = self.client.execute(sql)
+        moved = self.client.execute(sql, timeout=timeout)
         if mode == "absolute":
             self._past_end = value > 0 and moved == 0  # the row does not exist: after the end
         elif delta != 0:
             self._past_end = 0 < delta and moved < delta
 
-    def close(self) -> None:
+    def close(self, *, timeout: float | None = None) -> None:
         """Close the cursor on the server (CLOSE). Calling it again does nothing; a
         cursor already dropped by the server (its transaction ended, the connection
         was lost) closes without error."""
         if self._closed:
             return
+        timeout = self._timeout_for(timeout)
         self._closed = True
         self._buffer.clear()
         client = self.client
@@ -239,7 +260,7 @@ class Cursor:
             # name stays taken: the server holds it until the rollback.
             return
         try:
-            client.execute(f"CLOSE {self._quoted}")
+            client.execute(f"CLOSE {self._quoted}", timeout=timeout)
         except errors.InvalidCursorName:
             # Already dropped, by the end of a transaction begun by hand.
             _give_back_id(client, self._id)
@@ -273,7 +294,15 @@ class Cursor:
         if reason is not None:
             raise errors.InvalidCursorName(f"cursor {self._quoted} no longer exists: {reason}")
 
-    def _fetch_forward(self, n: int) -> list[Row]:
-        rows = self.client.query(f"FETCH FORWARD {n} FROM {self._quoted}")
+    def _timeout_for(self, timeout: float | None) -> float | None:
+        """The timeout of one statement: the call's, else the cursor's; checked before
+        the cursor's state changes."""
+        if timeout is None:
+            timeout = self.timeout
+        self.client._check_timeout(timeout)
+        return timeout
+
+    def _fetch_forward(self, n: int, timeout: float | None) -> list[Row]:
+        rows = self.client.query(f"FETCH FORWARD {n} FROM {self._quoted}", timeout=timeout)
         self._past_end = len(rows) < n
         return rows

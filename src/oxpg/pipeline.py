@@ -6,6 +6,15 @@ results in order up to it. Everything queued up to a sync() (or the end of the
 block) is one implicit transaction, as in the extended query protocol: if one
 statement fails, the ones before it keep their results but are rolled back with it
 unless a sync() came between, and the ones after it raise PipelineAborted.
+
+Timeouts: client.pipeline(timeout=) bounds each call of the pipeline that waits for
+the server (entering, sync(), result(), and the reading at the end of the block);
+sync(timeout=) and result(timeout=) override it for one call; None defers to the
+client's command_timeout, float('inf') means none. result()'s timeout covers the
+results it reads before its own. On expiry the running statement is cancelled, the
+pipeline ends (results not read yet raise InterfaceError) and QueryTimeoutError is
+raised; the client stays usable, or is closed (broken) when the server cannot be
+reached.
 """
 
 from __future__ import annotations
@@ -34,10 +43,14 @@ class PipelineResult:
         self._value: Any = _PENDING
         self._claimed = False
 
-    def result(self) -> Any:
-        """Rows (list of dicts or tuples) or the row count; raises the statement's error."""
+    def result(self, *, timeout: float | None = None) -> Any:
+        """result(*, timeout=None)
+
+        Rows (list of dicts or tuples) or the row count; raises the statement's error.
+        timeout bounds the reading (None: the pipeline's timeout).
+        """
         if self._value is _PENDING:
-            self._pipeline._read_until(self)
+            self._pipeline._read_until(self, timeout)
         self._claimed = True
         if isinstance(self._value, BaseException):
             raise self._value
@@ -51,15 +64,16 @@ class PipelineResult:
 class Pipeline:
     """A pipeline on one client; use it as a context manager (client.pipeline())."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, timeout: float | None = None) -> None:
         self._client = client
+        self._timeout = timeout  # checked (and None resolved) by the C core
         self._waiting: deque[PipelineResult | None] = deque()  # None marks a sync
         self._results: list[PipelineResult] = []
         self._open = False
         self._unsynced = False
 
     def __enter__(self) -> Pipeline:
-        self._client._pipeline_enter()
+        self._client._pipeline_enter(self._timeout)
         self._open = True
         return self
 
@@ -75,10 +89,22 @@ class Pipeline:
         """Queue a statement whose result is its affected row count."""
         return self._send(_EXECUTE, sql, params)
 
-    def sync(self) -> None:
-        """Send what is queued and end its implicit transaction (commit point)."""
+    def sync(self, *, timeout: float | None = None) -> None:
+        """sync(*, timeout=None)
+
+        Send what is queued and end its implicit transaction (commit point).
+        timeout bounds the sending (None: the pipeline's timeout).
+        """
         self._check_open()
-        self._client._pipeline_sync()
+        self._sync(self._timeout_for(timeout))
+
+    def _sync(self, timeout: float | None) -> None:
+        try:
+            self._client._pipeline_sync(timeout)
+        except BaseException as exc:
+            # The C core gave the pipeline up (timeout, Ctrl-C, a lost connection).
+            self._fail_all(None, exc)
+            raise
         self._waiting.append(None)
         self._unsynced = False
 
@@ -95,12 +121,24 @@ class Pipeline:
         if not self._open:
             raise InterfaceError("the pipeline is closed")
 
-    def _read_until(self, target: PipelineResult | None) -> None:
-        """Read results in order until target's (everything when target is None)."""
+    def _timeout_for(self, timeout: float | None) -> float | None:
+        """The timeout of one call: its own, else the pipeline's. Checked here, so
+        that a bad value is refused before the pipeline's state changes."""
+        if timeout is None:
+            timeout = self._timeout
+        self._client._check_timeout(timeout)
+        return timeout
+
+    def _read_until(self, target: PipelineResult | None, timeout: float | None = None) -> None:
+        """Read results in order until target's (everything when target is None),
+        all within one timeout."""
+        timeout = self._timeout_for(timeout)
+        start = True
         while self._waiting:
             expected = self._waiting.popleft()
             try:
-                outcome = self._client._pipeline_next()
+                outcome = self._client._pipeline_next(timeout, start)
+                start = False
             except BaseException as exc:
                 # Interrupted (Ctrl-C, timeout) or the connection was lost: the C core
                 # gave the pipeline up; nothing queued will have a result.
@@ -117,8 +155,7 @@ class Pipeline:
         """Sync what is queued, read every result left, leave pipeline mode."""
         try:
             if self._unsynced and not self._client.closed:
-                self._client._pipeline_sync()
-                self._waiting.append(None)
+                self._sync(self._timeout)
             self._read_until(None)
         finally:
             self._client._pipeline_exit()

@@ -18,6 +18,12 @@ Rules that keep a block from ever reporting success for work that was not kept:
 
 A block opened while a transaction started by hand (``execute("BEGIN")``) is open
 becomes a savepoint inside it; that transaction stays the caller's to end.
+
+Every statement a block sends (BEGIN, SAVEPOINT, RELEASE, COMMIT, ROLLBACK) has a
+timeout: commit(timeout=) / rollback(timeout=) for theirs, else the block's
+(``client.transaction(timeout=)``), else the client's command_timeout;
+float('inf') means none. A COMMIT that times out was cancelled: the transaction is
+rolled back and QueryTimeoutError raised.
 """
 
 from __future__ import annotations
@@ -111,7 +117,7 @@ def cursor_dropped(block: Transaction | None, hold: bool) -> str | None:
 class Transaction:
     """A transaction block or savepoint; create it with ``client.transaction()``."""
 
-    __slots__ = ("client", "isolation", "readonly", "deferrable", "savepoint", "_state", "_parent")
+    __slots__ = ("client", "isolation", "readonly", "deferrable", "timeout", "savepoint", "_state", "_parent")
 
     def __init__(
         self,
@@ -119,15 +125,19 @@ class Transaction:
         isolation: IsolationLevel | str | None = None,
         readonly: bool = False,
         deferrable: bool = False,
+        *,
+        timeout: float | None = None,
     ) -> None:
         # Everything is checked here, before anything can be sent.
         for name, flag in (("readonly", readonly), ("deferrable", deferrable)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
+        client._check_timeout(timeout)
         self.client = client
         self.isolation = _isolation_level(isolation)
         self.readonly = readonly
         self.deferrable = deferrable
+        self.timeout = timeout  # the default of each statement the block sends
         self.savepoint: str | None = None  # the savepoint's name when the block is nested
         self._state = _State.NEW
         self._parent: Transaction | None = None  # the enclosing block of ours, if any
@@ -157,7 +167,7 @@ class Transaction:
             # SQL text every time. The outermost savepoint under a transaction
             # begun by hand has no parent of ours.
             name = f"_oxpg_savepoint_{len(blocks) + 1}"
-            client.execute(f"SAVEPOINT {_quote_ident(name)}")
+            client.execute(f"SAVEPOINT {_quote_ident(name)}", timeout=self.timeout)
             self.savepoint = name
             self._parent = blocks[-1] if blocks else None
         else:
@@ -167,7 +177,7 @@ class Transaction:
                 for stale in blocks:
                     stale._state = _State.ENDED_OUTSIDE
                 blocks.clear()
-            client.execute(self._begin_statement())  # a closed Client raises here
+            client.execute(self._begin_statement(), timeout=self.timeout)  # a closed Client raises here
         self._state = _State.ACTIVE
         blocks.append(self)
         return self
@@ -180,28 +190,36 @@ class Transaction:
     ) -> None:
         if exc is None:
             if self._state is _State.ACTIVE:
-                self._end(commit=True)
+                self._end(commit=True, timeout=self.timeout)
             elif self._state is _State.ENDED_OUTSIDE:
                 raise self._ended_outside_error()
             return  # ended early by commit()/rollback() or by an enclosing block
         if self._state is not _State.ACTIVE:
             return
         try:
-            self._end(commit=False)
+            self._end(commit=False, timeout=self.timeout)
         except Error as rollback_error:
             # The body's exception is the one to see; keep the other next to it.
             exc.add_note(f"oxpg: rolling back the transaction block failed too: {rollback_error!r}")
 
-    def commit(self) -> None:
+    def commit(self, *, timeout: float | None = None) -> None:
         """Commit now (RELEASE for a savepoint) and end the block; the rest of the
-        with-body runs in the enclosing block, or in autocommit."""
+        with-body runs in the enclosing block, or in autocommit. timeout: of the
+        COMMIT (None: the block's)."""
         self._check_can_end("commit")
-        self._end(commit=True)
+        self._end(commit=True, timeout=self._timeout_for(timeout))
 
-    def rollback(self) -> None:
+    def rollback(self, *, timeout: float | None = None) -> None:
         """Roll back now (to the savepoint for a nested block) and end the block."""
         self._check_can_end("roll back")
-        self._end(commit=False)
+        self._end(commit=False, timeout=self._timeout_for(timeout))
+
+    def _timeout_for(self, timeout: float | None) -> float | None:
+        """The call's timeout, else the block's; checked before the block ends."""
+        if timeout is None:
+            timeout = self.timeout
+        self.client._check_timeout(timeout)
+        return timeout
 
     def _begin_statement(self) -> str:
         modes = []
@@ -228,7 +246,7 @@ class Transaction:
             "use the block's commit() or rollback() instead"
         )
 
-    def _end(self, commit: bool) -> None:
+    def _end(self, commit: bool, timeout: float | None) -> None:
         """End this block and those still open inside it: commit or roll back."""
         client = self.client
         blocks = _open_blocks(client)
@@ -256,10 +274,10 @@ class Transaction:
         if not commit or status == _IN_ERROR:
             settle(_State.ROLLED_BACK)  # also true if the ROLLBACK fails: the connection is then gone
             if self.savepoint is None:
-                client.execute("ROLLBACK")
+                client.execute("ROLLBACK", timeout=timeout)
             else:
                 name = _quote_ident(self.savepoint)
-                client.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+                client.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}", timeout=timeout)
             if commit:
                 raise errors.InFailedSqlTransaction(
                     "a statement failed inside the transaction block and its exception was caught: "
@@ -267,7 +285,8 @@ class Transaction:
                 )
             return
         try:
-            client.execute("COMMIT" if self.savepoint is None else f"RELEASE SAVEPOINT {_quote_ident(self.savepoint)}")
+            sql = "COMMIT" if self.savepoint is None else f"RELEASE SAVEPOINT {_quote_ident(self.savepoint)}"
+            client.execute(sql, timeout=timeout)
         except BaseException:
             # A COMMIT that fails has rolled the transaction back; a RELEASE that
             # fails leaves the enclosing transaction failed, for it to roll back.

@@ -1,13 +1,16 @@
-"""Per-call timeout= (issue 5; RELIABILITY rows 3 and 8).
+"""Per-call timeout= and the client-wide command_timeout (issue 5; RELIABILITY rows 3 and 8).
 
 On expiry the statement is cancelled on the server, oxpg.QueryTimeoutError (an
 OperationalError and a built-in TimeoutError) is raised within 10% of the deadline plus
 a round trip, the backend is idle afterwards and the client runs the next statement.
-connect_timeout against a silent listener is tested in tests/test_connect.py.
+Behind a network black hole the error still comes at the deadline and the client is
+broken. connect_timeout against a silent listener is tested in tests/test_connect.py;
+pipelines, cursors and transaction blocks against a busy server in their own test files.
 """
 
 from __future__ import annotations
 
+import _thread
 import socket
 import statistics
 import threading
@@ -48,6 +51,9 @@ CALLS: dict[str, Callable[..., object]] = {
     "execute": lambda c, **kw: c.execute("SELECT pg_sleep($1)", 5, **kw),
     "execute-simple": lambda c, **kw: c.execute("SELECT 1; SELECT pg_sleep(5)", **kw),
     "executemany": lambda c, **kw: c.executemany("SELECT pg_sleep($1)", [(0,), (5,), (0,)], **kw),
+    "query_one": lambda c, **kw: c.query_one("SELECT pg_sleep($1)", 5, **kw),
+    "query_value": lambda c, **kw: c.query_value("SELECT pg_sleep($1)", 5, **kw),
+    "stream": lambda c, **kw: list(c.stream("SELECT pg_sleep($1)", 5, **kw)),
 }
 
 
@@ -144,6 +150,113 @@ def test_generous_timeout_does_not_disturb(client: oxpg.Client) -> None:
         assert client.query_tuples("SELECT 2", timeout=5.0) == [(2,)]
         assert client.execute("SELECT 3", timeout=5) == 1
         assert client.executemany("SELECT $1::int", [(1,), (2,)], timeout=5) == 2
+
+
+# ---- the accepted values, alike everywhere ---------------------------------------------
+
+
+def _enter(context: Any) -> None:
+    context.__enter__()
+
+
+# Every entry point that takes a timeout, given one value; each sends nothing when
+# the value is refused.
+TAKES_TIMEOUT: dict[str, Callable[[oxpg.Client, object], object]] = {
+    "query": lambda c, t: c.query("SELECT 1", timeout=t),
+    "query_tuples": lambda c, t: c.query_tuples("SELECT 1", timeout=t),
+    "execute": lambda c, t: c.execute("SELECT 1", timeout=t),
+    "executemany": lambda c, t: c.executemany("SELECT $1::int", [(1,)], timeout=t),
+    "query_one": lambda c, t: c.query_one("SELECT 1", timeout=t),
+    "query_value": lambda c, t: c.query_value("SELECT 1", timeout=t),
+    "stream": lambda c, t: c.stream("SELECT 1", timeout=t),
+    "pipeline": lambda c, t: _enter(c.pipeline(timeout=t)),
+    "cursor": lambda c, t: c.cursor("SELECT 1", hold=True, timeout=t),
+    "transaction": lambda c, t: _enter(c.transaction(timeout=t)),
+}
+
+
+@pytest.mark.parametrize("entry", list(TAKES_TIMEOUT))
+@pytest.mark.parametrize(
+    "value", [0, -1.5, float("nan"), float("-inf"), 1e10], ids=["zero", "negative", "nan", "-inf", "1e10"]
+)
+def test_out_of_range_timeout_says_what_is_accepted(client: oxpg.Client, entry: str, value: float) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        TAKES_TIMEOUT[entry](client, value)
+    message = str(excinfo.value)
+    assert "more than 0" in message and "at most" in message and "float('inf')" in message, message
+    assert client.transaction_status == oxpg.TransactionStatus.IDLE
+    assert client.query("SELECT 1 AS one") == [{"one": 1}]
+
+
+@pytest.mark.parametrize("entry", list(TAKES_TIMEOUT))
+def test_timeout_of_the_wrong_type(client: oxpg.Client, entry: str) -> None:
+    with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+        TAKES_TIMEOUT[entry](client, "1")
+    assert client.transaction_status == oxpg.TransactionStatus.IDLE
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(0, ValueError), (float("nan"), ValueError), (1e10, ValueError), ("1", TypeError), (True, TypeError)],
+    ids=["zero", "nan", "1e10", "str", "bool"],
+)
+def test_bad_command_timeout_is_refused_before_connecting(dsn: str, value: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="command_timeout"):
+        oxpg.connect(dsn, command_timeout=value)
+
+
+def test_command_timeout_attribute(dsn: str) -> None:
+    with oxpg.connect(dsn) as c:
+        assert c.command_timeout is None
+    with oxpg.connect(dsn, command_timeout=2) as c:
+        assert c.command_timeout == 2.0
+    with oxpg.connect(dsn, command_timeout=float("inf")) as c:
+        assert c.command_timeout is None
+
+
+# The same short statement through each entry point, with a given timeout.
+SHORT_SLEEP: dict[str, Callable[[oxpg.Client, object], object]] = {
+    "query": lambda c, t: c.query("SELECT pg_sleep(0.4)", timeout=t),
+    "query_tuples": lambda c, t: c.query_tuples("SELECT pg_sleep(0.4)", timeout=t),
+    "execute": lambda c, t: c.execute("SELECT pg_sleep(0.4)", timeout=t),
+    "executemany": lambda c, t: c.executemany("SELECT pg_sleep($1)", [(0.4,)], timeout=t),
+    "query_one": lambda c, t: c.query_one("SELECT pg_sleep(0.4)", timeout=t),
+    "query_value": lambda c, t: c.query_value("SELECT pg_sleep(0.4)", timeout=t),
+    "stream": lambda c, t: list(c.stream("SELECT pg_sleep(0.4)", timeout=t)),
+}
+
+
+@pytest.mark.parametrize("entry", list(SHORT_SLEEP))
+def test_infinite_timeout_means_none(dsn: str, entry: str) -> None:
+    """float('inf') is "no timeout for this call", even under a command_timeout."""
+    with oxpg.connect(dsn, command_timeout=0.1) as c:
+        SHORT_SLEEP[entry](c, float("inf"))
+        assert c.query("SELECT 1 AS one") == [{"one": 1}]
+
+
+@pytest.mark.parametrize("call", list(CALLS), ids=list(CALLS))
+def test_command_timeout_is_the_default(dsn: str, admin: oxpg.Client, call: str) -> None:
+    with oxpg.connect(dsn, command_timeout=0.3) as c:
+        start = time.monotonic()
+        with pytest.raises(oxpg.QueryTimeoutError):
+            CALLS[call](c)
+        elapsed = time.monotonic() - start
+        assert elapsed < 0.3 + 2, f"raised after {elapsed:.2f} s"
+        assert sleeping(admin, c.backend_pid) == []
+        assert not c.broken
+        assert c.query("SELECT 1 AS one") == [{"one": 1}], "command_timeout applies again, and is long enough"
+
+
+def test_call_timeout_overrides_command_timeout(dsn: str) -> None:
+    with oxpg.connect(dsn, command_timeout=30) as c:
+        start = time.monotonic()
+        with pytest.raises(oxpg.QueryTimeoutError):
+            c.query("SELECT pg_sleep(5)", timeout=0.3)
+        assert time.monotonic() - start < 0.3 + 2
+    with oxpg.connect(dsn, command_timeout=0.1) as c:
+        assert c.query("SELECT pg_sleep(0.4) AS s", timeout=5) == [{"s": None}]
+        with pytest.raises(oxpg.QueryTimeoutError):
+            c.query("SELECT pg_sleep(0.4) AS s", timeout=None)  # None: the client's default
 
 
 @pytest.mark.parametrize("method", ["query", "query_tuples", "execute", "executemany"])
@@ -279,5 +392,173 @@ def test_timeout_holds_in_a_network_black_hole(proxied: tuple[Proxy, str]) -> No
             client.query("SELECT 1 AS one", timeout=0.5)
         elapsed = time.monotonic() - start
         assert elapsed < LIMIT_FOR_HALF_SECOND, f"a 0.5 s timeout raised after {elapsed:.2f} s"
+    finally:
+        client.close()
+
+
+# ---- every wait is bounded, even when the server cannot be heard ---------------------------
+
+BLACK_HOLE_TIMEOUT = 0.2
+
+
+def _pipeline_result(c: oxpg.Client, proxy: Proxy) -> None:
+    with c.pipeline() as p:
+        r = p.query("SELECT 1")
+        proxy.black_hole()
+        r.result(timeout=BLACK_HOLE_TIMEOUT)
+
+
+def _pipeline_own_timeout(c: oxpg.Client, proxy: Proxy) -> None:
+    with c.pipeline(timeout=BLACK_HOLE_TIMEOUT) as p:
+        r = p.query("SELECT 1")
+        proxy.black_hole()
+        r.result()
+
+
+def _pipeline_exit(c: oxpg.Client, proxy: Proxy) -> None:
+    with c.pipeline(timeout=BLACK_HOLE_TIMEOUT) as p:
+        p.execute("SELECT 1")
+        proxy.black_hole()
+
+
+def _pipeline_sync(c: oxpg.Client, proxy: Proxy) -> None:
+    with c.pipeline() as p:
+        proxy.black_hole()
+        # More than the socket buffers on both sides of the proxy hold: the sync's
+        # flush must wait for a server that never reads.
+        blob = b"x" * (1 << 20)
+        for _ in range(64):
+            p.execute("SELECT length($1)", blob)
+        p.sync(timeout=BLACK_HOLE_TIMEOUT)
+
+
+def _pipeline_enter(c: oxpg.Client, proxy: Proxy) -> None:
+    assert list(c.stream("SELECT 1 AS one")) == [{"one": 1}]
+    proxy.black_hole()
+    # After a stream, entering resets libpq's single-row mode with a round trip.
+    with c.pipeline(timeout=BLACK_HOLE_TIMEOUT):
+        pass
+
+
+def _in_cursor(action: Callable[[oxpg.Cursor], object], **options: Any) -> Callable[[oxpg.Client, Proxy], None]:
+    def run(c: oxpg.Client, proxy: Proxy) -> None:
+        with c.transaction():
+            cur = c.cursor("SELECT generate_series(1, 10) AS n", scrollable=True, **options)
+            proxy.black_hole()
+            action(cur)
+
+    return run
+
+
+def _cursor_declare(c: oxpg.Client, proxy: Proxy) -> None:
+    with c.transaction():
+        proxy.black_hole()
+        c.cursor("SELECT 1", timeout=BLACK_HOLE_TIMEOUT)
+
+
+def _begin(c: oxpg.Client, proxy: Proxy) -> None:
+    proxy.black_hole()
+    with c.transaction(timeout=BLACK_HOLE_TIMEOUT):
+        pass
+
+
+def _in_transaction(action: Callable[[oxpg.Transaction], object], **options: Any) -> Callable[[oxpg.Client, Proxy], None]:
+    def run(c: oxpg.Client, proxy: Proxy) -> None:
+        with c.transaction(**options) as tx:
+            c.execute("SELECT 1")
+            proxy.black_hole()
+            action(tx)
+
+    return run
+
+
+def _savepoint(c: oxpg.Client, proxy: Proxy) -> None:
+    with c.transaction():
+        proxy.black_hole()
+        with c.transaction(timeout=BLACK_HOLE_TIMEOUT):
+            pass
+
+
+def _release(c: oxpg.Client, proxy: Proxy) -> None:
+    with c.transaction():
+        with c.transaction(timeout=BLACK_HOLE_TIMEOUT):
+            proxy.black_hole()
+
+
+def _blind(call: Callable[[oxpg.Client], object]) -> Callable[[oxpg.Client, Proxy], None]:
+    def run(c: oxpg.Client, proxy: Proxy) -> None:
+        proxy.black_hole()
+        call(c)
+
+    return run
+
+
+T = BLACK_HOLE_TIMEOUT
+BLACK_HOLE_CALLS: dict[str, Callable[[oxpg.Client, Proxy], None]] = {
+    "query_one": _blind(lambda c: c.query_one("SELECT 1", timeout=T)),
+    "query_value": _blind(lambda c: c.query_value("SELECT 1", timeout=T)),
+    "executemany": _blind(lambda c: c.executemany("SELECT $1::int", [(1,), (2,)], timeout=T)),
+    "stream": _blind(lambda c: list(c.stream("SELECT 1", timeout=T))),
+    "command_timeout": _blind(lambda c: c.query("SELECT 1")),
+    "pipeline-result": _pipeline_result,
+    "pipeline-timeout": _pipeline_own_timeout,
+    "pipeline-exit": _pipeline_exit,
+    "pipeline-sync": _pipeline_sync,
+    "pipeline-enter": _pipeline_enter,
+    "cursor-declare": _cursor_declare,
+    "cursor-fetch": _in_cursor(lambda cur: cur.fetch(2, timeout=T)),
+    "cursor-fetchone": _in_cursor(lambda cur: cur.fetchone(timeout=T)),
+    "cursor-fetchall": _in_cursor(lambda cur: cur.fetchall(timeout=T)),
+    "cursor-scroll": _in_cursor(lambda cur: cur.scroll(3, timeout=T)),
+    "cursor-close": _in_cursor(lambda cur: cur.close(timeout=T)),
+    "cursor-iteration": _in_cursor(lambda cur: next(iter(cur)), timeout=T),
+    "begin": _begin,
+    "commit": _in_transaction(lambda tx: tx.commit(timeout=T)),
+    "rollback": _in_transaction(lambda tx: tx.rollback(timeout=T)),
+    "commit-at-exit": _in_transaction(lambda tx: None, timeout=T),
+    "savepoint": _savepoint,
+    "release": _release,
+}
+
+
+@pytest.mark.parametrize("call", list(BLACK_HOLE_CALLS))
+def test_every_wait_ends_at_its_deadline_in_a_black_hole(proxied: tuple[Proxy, str], call: str) -> None:
+    """A server that stops answering (no RST, no FIN) never hangs a call that takes a
+    timeout: QueryTimeoutError at the deadline (plus the cancel's grace), and the client
+    is clearly broken, since the server never acknowledged the cancel."""
+    proxy, url = proxied
+    # command_timeout only matters for the call that gives no timeout of its own.
+    client = oxpg.connect(url, command_timeout=T if call == "command_timeout" else None)
+    try:
+        assert client.query("SELECT 1 AS one") == [{"one": 1}]
+        start = time.monotonic()
+        with pytest.raises(oxpg.QueryTimeoutError):
+            BLACK_HOLE_CALLS[call](client, proxy)
+        elapsed = time.monotonic() - start
+        assert elapsed < T + 2, f"a {T} s timeout raised after {elapsed:.2f} s"
+        assert client.closed and client.broken
+    finally:
+        client.close()
+
+
+def test_ctrl_c_under_a_long_command_timeout_is_prompt(proxied: tuple[Proxy, str]) -> None:
+    """Ctrl-C gets about a second for the cancel and the drain, as without a timeout,
+    not 10% of a long command_timeout (6 s here) that has not expired."""
+    proxy, url = proxied
+    client = oxpg.connect(url, command_timeout=60)
+    try:
+        assert client.query("SELECT 1 AS one") == [{"one": 1}]
+        proxy.black_hole()
+        timer = threading.Timer(0.3, _thread.interrupt_main)
+        start = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                client.query("SELECT 1")
+        finally:
+            timer.cancel()
+        elapsed = time.monotonic() - start
+        assert elapsed < 0.3 + 2, f"KeyboardInterrupt after {elapsed:.2f} s"
+        assert client.closed and client.broken
     finally:
         client.close()

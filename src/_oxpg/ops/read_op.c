@@ -23,6 +23,7 @@ void oxpg_read_op_init(OxpgReadOp *op, OxpgCall *call, oxpg_result_fn consume, v
     op->draining = 0;
     op->flush_only = 0;
     op->stepped = 0;
+    op->synced_tail = 0;
     op->drain_deadline = -1;
     op->pending = NULL;
 }
@@ -108,8 +109,14 @@ static int drop_copy_data(PGconn *conn)
 static OxpgIO finish_drain(OxpgClient *self, OxpgReadOp *op)
 {
     if (PQpipelineStatus(self->conn) != PQ_PIPELINE_OFF && PQexitPipelineMode(self->conn) != 1) {
-        oxpg_read_op_abandon(self, op);
-        return OXPG_IO_FAILED;
+        /* Statements queued after the last sync are still to come: one more sync
+         * ends them (once; failing again means out of step). */
+        if (op->synced_tail++ || oxpg_conn_pipeline_sync(self) < 0) {
+            PyErr_Clear();
+            oxpg_read_op_abandon(self, op);
+            return OXPG_IO_FAILED;
+        }
+        return OXPG_IO_WANT_READ;
     }
     return drained(op);
 }
@@ -178,8 +185,12 @@ OxpgIO oxpg_read_op_step(OxpgClient *self, OxpgReadOp *op)
         if (OXPG_UNLIKELY(op->draining)) {
             int over;
             discard(self, op, r, &over);
-            if (over)
-                return finish_drain(self, op);
+            if (over) {
+                OxpgIO io = finish_drain(self, op);
+                if (io != OXPG_IO_WANT_READ)
+                    return io;
+                continue; /* the tail's sync was sent: read up to it */
+            }
             if (PQstatus(conn) == CONNECTION_BAD)
                 return lost(self, op);
             continue;

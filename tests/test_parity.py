@@ -124,7 +124,10 @@ CATALOG = {expr for expr, _ in CASES if "{s}" in expr or "hstore" in expr}
 TEXT_FORMS = {expr for expr, _ in CASES[CASES.index(("'pg_class'::regclass", "pg_class")):]}
 NO_BINARY_OUTPUT = {expr for expr in TEXT_FORMS if "aclitem" in expr}
 GAPS: dict[str, tuple[set[str], str]] = {
-    "stream": (CATALOG | TEXT_FORMS, "stream() neither looks types up nor fetches text forms"),
+    # An anonymous record's field types are only in its data: query() looks them up
+    # as it meets them and decodes again, which a running stream cannot.
+    "stream": ({"ROW(1, 'sad'::{s}.mood)", "ROW(1, '=r/postgres'::aclitem)"},
+               "stream(): fields of anonymous records that need a lookup or a text form"),
     "pipeline": (CATALOG | TEXT_FORMS, "pipeline() neither looks types up nor fetches text forms"),
     "cursor": (NO_BINARY_OUTPUT, "FETCH fails after moving the cursor: query()'s text retry skips rows"),
 }

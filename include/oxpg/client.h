@@ -145,6 +145,8 @@ PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
 /* Lock held: ask the catalog about the column types of res that this client does
  * not know yet (one query per round of nested types). */
 int oxpg_client_resolve_types(OxpgClient *self, OxpgCall *call, const PGresult *res);
+/* The same for the columns of a Describe result (a statement not run yet). */
+int oxpg_client_resolve_described(OxpgClient *self, OxpgCall *call, const PGresult *described);
 PyObject *oxpg_client_set_type_decoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_client_set_type_encoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_client_type_encoders(OxpgClient *self, PyObject *ignored);

@@ -852,7 +852,20 @@ static int lookup_types(OxpgClient *self, OxpgCall *call, const Oid *oids, int n
     return rc;
 }
 
+static int resolve(OxpgClient *self, OxpgCall *call, const PGresult *res, int any_format);
+
 int oxpg_client_resolve_types(OxpgClient *self, OxpgCall *call, const PGresult *res)
+{
+    return resolve(self, call, res, 0);
+}
+
+int oxpg_client_resolve_described(OxpgClient *self, OxpgCall *call, const PGresult *described)
+{
+    return resolve(self, call, described, 1);
+}
+
+/* any_format: a Describe result, whose columns all say text format. */
+static int resolve(OxpgClient *self, OxpgCall *call, const PGresult *res, int any_format)
 {
     int ncols = PQnfields(res);
     Oid small[16];
@@ -864,7 +877,7 @@ int oxpg_client_resolve_types(OxpgClient *self, OxpgCall *call, const PGresult *
     int n = 0;
     for (int c = 0; c < ncols; c++) {
         Oid oid = PQftype(res, c);
-        if (PQfformat(res, c) != 1 || oxpg_types_settled(&self->types, oid))
+        if ((!any_format && PQfformat(res, c) != 1) || oxpg_types_settled(&self->types, oid))
             continue;
         int seen = 0;
         for (int k = 0; k < n && !seen; k++)

@@ -6,6 +6,7 @@
 #include "oxpg/conn.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
+#include "oxpg/pg_oids.h"
 #include "oxpg/result.h"
 #include "oxpg/wait.h"
 
@@ -17,6 +18,7 @@ struct OxpgStream {
     int active;         /* the statement is still running on the connection */
     int cut_short;      /* ended by another statement on the client: more rows were due */
     int as_dicts;
+    int text_mode; /* read in text format: a column has no binary decoder (see describe) */
     int chunk_size;
     int got;        /* rows read by the current fill */
     int row_failed; /* a row could not be decoded: the ones before it still count */
@@ -65,6 +67,51 @@ void oxpg_stream_abandon(OxpgClient *self)
         oxpg_client_cancel_and_drain(self);
 }
 
+/* Types whose text form decodes to exactly what their binary form does. */
+static int text_is_exact(Oid oid)
+{
+    switch (oid) {
+    case OXPG_TEXTOID:
+    case OXPG_VARCHAROID:
+    case OXPG_BPCHAROID:
+    case OXPG_NAMEOID:
+    case OXPG_UNKNOWNOID:
+    case OXPG_BOOLOID:
+    case OXPG_INT2OID:
+    case OXPG_INT4OID:
+    case OXPG_INT8OID:
+    case OXPG_OIDOID:
+    case OXPG_NUMERICOID:
+    case OXPG_UUIDOID:
+    case OXPG_JSONOID:
+    case OXPG_JSONBOID:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A text-format result's columns, checked against what query() returns: the
+ * columns query() reads as text forms (str) are the server's output text here too;
+ * every other column must decode from text to the value its binary form gives, or
+ * the stream refuses it rather than return something query() would not. */
+static int check_text_columns(OxpgClient *client, const OxpgColumns *cols)
+{
+    for (int c = 0; c < cols->count; c++) {
+        const OxpgColumn *col = &cols->columns[c];
+        oxpg_decode_fn fast = NULL;
+        OxpgVia via = oxpg_types_column(&client->types, col->type, &fast);
+        if (via == OXPG_VIA_TEXT || (via == OXPG_VIA_STATIC && text_is_exact(col->type)))
+            continue;
+        PyErr_Format(client->st->DataError,
+                     "stream(): column %R (OID %u) cannot be read in the text form the statement is streamed "
+                     "in (another column's type has no binary decoder in oxpg); cast one of them to text in SQL",
+                     col->name, (unsigned)col->type);
+        return -1;
+    }
+    return 0;
+}
+
 /* Decode the rows of one single-row (or chunked) result into the buffer. */
 static OxpgReadStep take_rows(OxpgClient *client, OxpgStream *stream, PGresult *r)
 {
@@ -73,6 +120,10 @@ static OxpgReadStep take_rows(OxpgClient *client, OxpgStream *stream, PGresult *
         oxpg_columns_clear(&stream->columns);
         if (oxpg_columns_init(&stream->columns, r, &client->types) < 0)
             return OXPG_READ_FAIL;
+        if (stream->text_mode && check_text_columns(client, &stream->columns) < 0) {
+            oxpg_columns_clear(&stream->columns);
+            return OXPG_READ_FAIL;
+        }
     }
     if (stream->columns.needs_text) {
         /* The text-form round trip needs the connection this result occupies. */
@@ -343,6 +394,42 @@ const char oxpg_stream_doc[] =
     "whole statement, across chunks (None: the client's command_timeout;\n"
     "float('inf'): none).";
 
+/* Lock held: parse sql as the unnamed statement and describe it, so the column
+ * types are looked up (enums, composites, ...) before the statement occupies the
+ * connection. Sets *text_mode when a column has no binary decoder: query() returns
+ * such a column as its text form, which a text-format result carries as is. */
+static int describe(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p, int *text_mode)
+{
+    PGconn *conn = self->conn;
+    int sent;
+    Py_BEGIN_ALLOW_THREADS
+    sent = PQsendPrepare(conn, "", sql, p->count, p->types);
+    Py_END_ALLOW_THREADS
+    if (!sent)
+        return oxpg_conn_send_failed(self, "could not send the query");
+    PGresult *r = oxpg_client_collect(self, call);
+    if (r == NULL)
+        return -1;
+    PQclear(r);
+    conn = self->conn;
+    Py_BEGIN_ALLOW_THREADS
+    sent = PQsendDescribePrepared(conn, "");
+    Py_END_ALLOW_THREADS
+    if (!sent)
+        return oxpg_conn_send_failed(self, "could not send the query");
+    PGresult *described = oxpg_client_collect(self, call);
+    if (described == NULL)
+        return -1;
+    int rc = oxpg_client_resolve_described(self, call, described);
+    for (int c = 0; rc == 0 && c < PQnfields(described); c++) {
+        oxpg_decode_fn fast = NULL;
+        OxpgVia via = oxpg_types_column(&self->types, PQftype(described, c), &fast);
+        *text_mode |= via == OXPG_VIA_TEXT || via == OXPG_VIA_TEXT_USER;
+    }
+    PQclear(described);
+    return rc;
+}
+
 /* Keyword arguments of stream(). */
 static int parse_stream_options(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                                 long *chunk_size, double *timeout, int *tuples)
@@ -397,6 +484,7 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
     stream->active = 0;
     stream->cut_short = 0;
     stream->as_dicts = !tuples;
+    stream->text_mode = 0;
     stream->chunk_size = (int)chunk_size;
     stream->got = 0;
     stream->row_failed = 0;
@@ -420,12 +508,20 @@ PyObject *oxpg_client_stream(OxpgClient *self, PyObject *const *args, size_t nar
     if (oxpg_client_lock(self) == 0) {
         if (oxpg_client_check_usable(self) == 0 && oxpg_client_check_param_count(self, sql, sql_len, nargs - 1) == 0) {
             oxpg_stream_abandon(self);
-            PGconn *conn = self->conn;
+            OxpgCall setup;
+            oxpg_call_init(&setup, timeout);
+            int described = self->conn != NULL && describe(self, &setup, sql, &params, &stream->text_mode) == 0;
+            oxpg_call_clear(&setup);
+            if (self->notes != 0 && oxpg_wait_settle(self) < 0)
+                described = 0;
+            PGconn *conn = described ? self->conn : NULL;
             int sent = 0;
             if (conn != NULL) {
+                int format = stream->text_mode ? 0 : 1;
                 Py_BEGIN_ALLOW_THREADS
+                /* Parsed again: the catalog lookup replaced the unnamed statement. */
                 sent = PQsendQueryParams(conn, sql, params.count, params.types, params.values, params.lengths,
-                                         params.formats, 1);
+                                         params.formats, format);
                 Py_END_ALLOW_THREADS
             }
             if (conn != NULL && sent && set_row_mode(conn, stream->chunk_size)) {

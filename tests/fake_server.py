@@ -128,6 +128,7 @@ class FakeServer:
 
     def _loop(self, conn: socket.socket) -> None:
         sql: str | None = None
+        batch: list[bytes] = []  # the extended-protocol messages since the last Sync
         while True:
             kind = self._read(conn, 1)
             (length,) = struct.unpack("!i", self._read(conn, 4))
@@ -136,23 +137,42 @@ class FakeServer:
                 return
             if kind == b"P":
                 sql = body.split(b"\0")[1].decode()
+            if kind in (b"P", b"B", b"E"):
+                batch.append(kind)
+            elif kind == b"D":
+                batch.append(b"DS" if body[:1] == b"S" else b"DP")
             elif kind == b"Q":
-                conn.sendall(self._reply(body.rstrip(b"\0").decode(), extended=False) + _message(b"Z", b"I"))
+                conn.sendall(self._reply(body.rstrip(b"\0").decode(), None) + _message(b"Z", b"I"))
             elif kind == b"S":
-                out = self._reply(sql, extended=True) if sql is not None else b""
-                sql = None
+                out = self._reply(sql, batch) if sql is not None and batch else b""
+                batch = []
                 conn.sendall(out + _message(b"Z", b"I"))
 
-    def _reply(self, sql: str, extended: bool) -> bytes:
-        self.statements.append(sql)
-        answer = self.answer(sql)
-        if answer.error is not None:
-            return _error(answer.error)
-        out = _message(b"1", b"") + _message(b"2", b"") if extended else b""
-        if answer.columns:
-            out += _row_description(answer.columns)
-        elif extended:
-            out += _message(b"n", b"")  # NoData
-        for row in answer.rows:
-            out += _data_row(row)
-        return out + _message(b"C", _cstr(answer.tag or f"SELECT {len(answer.rows)}"))
+    def _reply(self, sql: str, batch: list[bytes] | None) -> bytes:
+        """The answer to a simple query (batch None) or to the extended-protocol
+        messages of one batch, in order; the statement runs (and is recorded) once
+        per batch, as its answer is needed."""
+        answer = None
+        out = b""
+        for kind in batch if batch is not None else [b"Q"]:
+            if answer is None:
+                self.statements.append(sql)
+                answer = self.answer(sql)
+                if answer.error is not None:
+                    return _error(answer.error)
+            if kind == b"P":
+                out += _message(b"1", b"")
+            elif kind == b"B":
+                out += _message(b"2", b"")
+            elif kind in (b"DS", b"DP", b"Q"):
+                if kind == b"DS":
+                    out += _message(b"t", struct.pack("!h", 0))  # ParameterDescription: none
+                if answer.columns:
+                    out += _row_description(answer.columns)
+                elif kind != b"Q":
+                    out += _message(b"n", b"")  # NoData
+            if kind in (b"E", b"Q"):
+                for row in answer.rows:
+                    out += _data_row(row)
+                out += _message(b"C", _cstr(answer.tag or f"SELECT {len(answer.rows)}"))
+        return out

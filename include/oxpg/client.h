@@ -3,6 +3,7 @@
 #define OXPG_CLIENT_H
 
 #include "oxpg/module.h"
+#include "oxpg/params.h"
 #include "oxpg/stmtcache.h"
 #include "oxpg/typecache.h"
 #include "pythread.h"
@@ -147,6 +148,12 @@ PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
 int oxpg_client_resolve_types(OxpgClient *self, OxpgCall *call, const PGresult *res);
 /* The same for the columns of a Describe result (a statement not run yet). */
 int oxpg_client_resolve_described(OxpgClient *self, OxpgCall *call, const PGresult *described);
+/* Lock held: parse sql as the unnamed statement and describe it in one round trip,
+ * looking up the column types the client does not know. Returns the Describe's
+ * result (the caller clears it), NULL with an exception set. */
+PGresult *oxpg_client_describe(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p);
+/* Nonzero when a column of the described statement cannot come in binary format. */
+int oxpg_client_describe_needs_text(OxpgClient *self, const PGresult *described);
 PyObject *oxpg_client_set_type_decoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_client_set_type_encoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_client_type_encoders(OxpgClient *self, PyObject *ignored);

@@ -8,6 +8,9 @@
 /* NAMEDATALEN: the server cuts longer names, so ours stay below it. */
 #define OXPG_STATEMENT_NAME_SIZE 64
 
+/* Entries kept when nothing is prepared (statement_cache_size=0). */
+#define OXPG_UNPREPARED_KEPT 100
+
 typedef struct OxpgStatement OxpgStatement;
 
 struct OxpgStatement {
@@ -23,6 +26,10 @@ struct OxpgStatement {
     /* The server inferred a type other than text/varchar for a parameter sent
      * untyped: a value for it must not run by name (see infers_values in client.c). */
     int infers_non_text;
+    /* The result columns were described (before the first run): text_results says a
+     * column cannot come in binary format (aclitem), so results come as text. */
+    char described;
+    char text_results;
     char name[OXPG_STATEMENT_NAME_SIZE]; /* server-side name once prepared, "" before */
     OxpgColumns columns; /* result description, count 0 until first seen */
 };
@@ -32,7 +39,8 @@ typedef struct {
     OxpgStatement *newest;
     OxpgStatement *oldest;
     int size;
-    int capacity;  /* 0: disabled (PgBouncer in transaction mode) */
+    int capacity;  /* statements prepared at most; 0: none (PgBouncer in transaction mode) */
+    int kept;      /* entries kept: capacity, or OXPG_UNPREPARED_KEPT when it is 0 */
     int threshold; /* executions before a statement is prepared */
     /* Random, per cache: names never repeat across clients, processes or hosts,
      * which share server sessions behind a transaction-mode pooler. */
@@ -56,7 +64,7 @@ int oxpg_cache_reset(OxpgStatementCache *cache, int server_has_them);
 void oxpg_cache_free(OxpgStatementCache *cache);
 /* The entry for (sql, types), created when new and made the newest; its use count is
  * bumped. The cache may exceed its capacity until oxpg_cache_trim(). NULL with an
- * exception on failure, NULL without one when disabled. */
+ * exception on failure. */
 OxpgStatement *oxpg_cache_get(OxpgStatementCache *cache, PyObject *sql, int nparams, const Oid *types);
 /* Evict the oldest entries beyond capacity. Called after a statement succeeded, so
  * a statement the server rejects never pushes a good one out. */

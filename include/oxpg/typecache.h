@@ -28,6 +28,7 @@ typedef enum {
 typedef struct {
     Oid oid;         /* 0: free slot */
     char known;      /* the catalog answered for oid (kind, sub, name are set) */
+    char no_send;    /* the type has no binary send function (aclitem): binary output fails */
     char kind;       /* OxpgTypeKind */
     char user_mode;  /* OxpgUserMode, when user is set */
     Oid sub;
@@ -93,6 +94,12 @@ typedef enum {
     OXPG_VIA_TEXT_USER, /* the text form, passed to the registered decoder */
 } OxpgVia;
 OxpgVia oxpg_types_column(const OxpgTypeCache *tc, Oid oid, oxpg_decode_fn *fast);
+
+/* Nonzero when a value of type oid cannot be sent in binary format, as far as the
+ * catalog's answers tell: the type, its element, base or a field type has no send
+ * function. The server then refuses binary output at the statement's first row, after
+ * it started running, so the format has to be chosen before the statement is sent. */
+int oxpg_types_lack_binary_output(const OxpgTypeCache *tc, Oid oid);
 
 /* Call the registered decoder of oid (mode OXPG_USER_TEXT_FORM) with the text form. */
 PyObject *oxpg_types_decode_text_form(OxpgTypeCache *tc, OxpgState *st, Oid oid, PyObject *text);

@@ -420,28 +420,59 @@ static int pending_error(OxpgState *st, char sqlstate[6], char *message, size_t 
     return found;
 }
 
-/* True when the pending exception is the server refusing binary output for a column
- * type (aclitem has none); the exception is then cleared. That happens in Bind,
- * before anything runs. */
-static int no_binary_output(OxpgState *st)
+/* The server refuses binary output for a column type without a send function
+ * (aclitem) at the statement's first row: after it started running, with whatever
+ * it did so far done (a nextval, an advisory lock, a FETCH's move). So the format is
+ * chosen before the statement runs (see result_format) and such a failure is never
+ * run again: it only happens when the description oxpg had went stale (a table
+ * changed by another session), and the error then says why. stmt (NULL when it was
+ * dropped from the cache) is described afresh on its next run. */
+static void explain_no_binary_output(OxpgClient *self, OxpgStatement *stmt)
 {
     char code[6], message[128];
-    if (!pending_error(st, code, message, sizeof(message)) || strcmp(code, "42883") != 0 ||
-        strstr(message, "no binary output function") == NULL)
-        return 0;
+    if (self->conn == NULL || !pending_error(self->st, code, message, sizeof(message)) ||
+        strcmp(code, "42883") != 0 || strstr(message, "no binary output function") == NULL)
+        return;
+    if (stmt != NULL)
+        stmt->described = 0;
+    PyObject *exc = oxpg_err_take();
+    PyObject *r = PyObject_CallMethod(exc, "add_note", "s",
+                                      "oxpg asked for binary results because the statement's columns had binary "
+                                      "output when it was described; it was not run again (it may have done "
+                                      "something already). Running it again describes it afresh.");
+    Py_XDECREF(r);
     PyErr_Clear();
-    return 1;
+    oxpg_err_restore(exc);
 }
 
-/* Binary results, or text results when a column type has no binary output: the
- * statement failed in Bind, so running it again cannot repeat a side effect. */
-static PGresult *send_and_collect_any(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p,
-                                      int simple)
+/* One unnamed statement (or, simple, a simple-protocol script). */
+static PGresult *run_unnamed(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const char *sql,
+                             const OxpgParams *p, int simple, int result_format)
 {
-    PGresult *res = send_and_collect(self, call, sql, p, simple, 1);
-    if (res == NULL && !simple && self->conn != NULL && no_binary_output(self->st))
-        res = send_and_collect(self, call, sql, p, simple, 0);
+    PGresult *res = send_and_collect(self, call, sql, p, simple, result_format);
+    if (res == NULL && result_format == 1)
+        explain_no_binary_output(self, stmt);
     return res;
+}
+
+/* Text for results nobody decodes (execute(): any column type comes as text) and for
+ * statements with a column that cannot come as binary; binary otherwise. A statement
+ * not seen before is described first (one more round trip, once per statement and
+ * client), since a column without binary output fails only once the statement runs. */
+static int result_format(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const char *sql,
+                         const OxpgParams *p, int rows_wanted)
+{
+    if (!rows_wanted)
+        return 0;
+    if (!stmt->described) {
+        PGresult *described = oxpg_client_describe(self, call, sql, p);
+        if (described == NULL)
+            return -1;
+        stmt->text_results = (char)oxpg_client_describe_needs_text(self, described);
+        stmt->described = 1;
+        PQclear(described);
+    }
+    return stmt->text_results ? 0 : 1;
 }
 
 /* The server ignores parameters beyond the highest $n when their types are declared,
@@ -495,9 +526,10 @@ static int statement_invalidated(OxpgState *st, const OxpgStatement *stmt, int *
      * which no unprepared run would. */
     if (strcmp(code, "XX000") == 0)
         return strstr(message, "cache lookup failed for type") != NULL;
-    /* A value the prepared types reject (22xxx) or a type mismatch (42xxx) may mean
-     * the inferred types went stale: worth one unprepared try. */
-    return has_inferred_types(stmt) && (strncmp(code, "22", 2) == 0 || strncmp(code, "42", 2) == 0);
+    /* A type mismatch (42xxx, found while the statement is analysed or planned again,
+     * before it runs) may mean the inferred types went stale: worth one unprepared
+     * try. Not a data error (22xxx): that may come from a statement already running. */
+    return has_inferred_types(stmt) && strncmp(code, "42", 2) == 0;
 }
 
 #define CLOSE_SAVEPOINT "_oxpg_deallocate"
@@ -547,7 +579,7 @@ static void close_evicted(OxpgClient *self, OxpgCall *call)
     PyMem_Free(sql);
 }
 
-static PGresult *send_prepared(OxpgClient *self, OxpgCall *call, const OxpgStatement *stmt, const OxpgParams *p,
+static PGresult *send_prepared(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const OxpgParams *p,
                                int result_format)
 {
     PGconn *conn = self->conn;
@@ -559,7 +591,10 @@ static PGresult *send_prepared(OxpgClient *self, OxpgCall *call, const OxpgState
         oxpg_conn_send_failed(self, "could not send the query");
         return NULL;
     }
-    return oxpg_client_collect(self, call);
+    PGresult *res = oxpg_client_collect(self, call);
+    if (res == NULL && result_format == 1)
+        explain_no_binary_output(self, stmt);
+    return res;
 }
 
 /* A str goes untyped (OID 0) and takes the type the server infers from the
@@ -718,7 +753,7 @@ static void warn_lost(OxpgClient *self, const char *sqlstate)
  * so run it again unprepared. Inside one the failure aborted the transaction: only
  * the caller can retry. lost: 26000 or 42P05, nothing of ours to DEALLOCATE. */
 static PGresult *run_unprepared_again(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
-                                      const OxpgParams *p, int lost)
+                                      const OxpgParams *p, int lost, int format)
 {
     char code[6] = "", message[8];
     if (lost)
@@ -728,7 +763,7 @@ static PGresult *run_unprepared_again(OxpgClient *self, OxpgCall *call, OxpgStat
         PyErr_Clear();
         if (lost)
             warn_lost(self, code);
-        return send_and_collect_any(self, call, sql, p, 0);
+        return run_unnamed(self, call, NULL, sql, p, 0, format);
     }
     raise_invalid_cached(self->st, lost);
     return NULL;
@@ -743,34 +778,35 @@ static int name_taken(OxpgState *st)
 }
 
 static PGresult *run_cached_inner(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
-                                  const OxpgParams *p)
+                                  const OxpgParams *p, int rows_wanted)
 {
     OxpgStatement *stmt = *stmtp;
     OxpgStatementCache *cache = &self->cache;
+    int format = result_format(self, call, stmt, sql, p, rows_wanted);
+    if (format < 0)
+        return NULL;
     if (stmt->name[0] == '\0') {
-        if (stmt->uses < (unsigned long)cache->threshold)
-            return send_and_collect_any(self, call, sql, p, 0);
+        if (cache->capacity == 0 || stmt->uses < (unsigned long)cache->threshold)
+            return run_unnamed(self, call, stmt, sql, p, 0, format);
         if (prepare(self, call, stmt, sql, p) < 0) {
             if (self->conn == NULL || !name_taken(self->st))
                 return NULL;
-            return run_unprepared_again(self, call, stmtp, sql, p, 1);
+            return run_unprepared_again(self, call, stmtp, sql, p, 1, format);
         }
     }
     if (stmt->infers_non_text && infers_values(p))
-        return send_and_collect_any(self, call, sql, p, 0);
-    PGresult *res = send_prepared(self, call, stmt, p, 1);
+        return run_unnamed(self, call, stmt, sql, p, 0, format);
+    PGresult *res = send_prepared(self, call, stmt, p, format);
     if (res != NULL || self->conn == NULL)
         return res;
-    if (no_binary_output(self->st))
-        return send_prepared(self, call, stmt, p, 0);
     int gone = 0;
     if (!statement_invalidated(self->st, stmt, &gone))
         return NULL;
     /* 26000: only this statement is gone. 0A000: its result type changed under DDL.
-     * 22/42 with inferred types: they may be stale. Either way it must be prepared afresh; if the unprepared run
-     * fails the same way, that error is the caller's, as it would have been
-     * without the cache. */
-    return run_unprepared_again(self, call, stmtp, sql, p, gone);
+     * 42 with inferred types: they may be stale. Each fails before the statement
+     * runs, so it is prepared afresh; if the unprepared run fails the same way, that
+     * error is the caller's, as it would have been without the cache. */
+    return run_unprepared_again(self, call, stmtp, sql, p, gone, format);
 }
 
 /* Run a statement through the cache: unnamed until it has been used
@@ -779,9 +815,9 @@ static PGresult *run_cached_inner(OxpgClient *self, OxpgCall *call, OxpgStatemen
  * kept, and the cache is trimmed only after a success, so a rejected statement
  * cannot push out a good one. */
 static PGresult *run_cached(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
-                            const OxpgParams *p)
+                            const OxpgParams *p, int rows_wanted)
 {
-    PGresult *res = run_cached_inner(self, call, stmtp, sql, p);
+    PGresult *res = run_cached_inner(self, call, stmtp, sql, p, rows_wanted);
     if (*stmtp == NULL || self->conn == NULL)
         return res;
     if (res == NULL) {
@@ -974,8 +1010,8 @@ static PyObject *run_locked(OxpgClient *self, OxpgCall *call, PyObject *sql_obj,
         if (stmt != NULL)
             stmt->params_checked = 1;
     }
-    res = stmt != NULL ? run_cached(self, call, &stmt, sql, params)
-                       : send_and_collect_any(self, call, sql, params, simple);
+    res = stmt != NULL ? run_cached(self, call, &stmt, sql, params, mode != RUN_EXECUTE)
+                       : run_unnamed(self, call, NULL, sql, params, simple, mode != RUN_EXECUTE && !simple);
     /* The statement changed the session (DISCARD ALL, DDL, client_encoding): the
      * cache may be emptied, so stmt is not used from here. */
     if (OXPG_UNLIKELY(self->notes != 0)) {

@@ -40,8 +40,11 @@ int oxpg_cache_init(OxpgStatementCache *cache, int capacity, int threshold)
     memset(cache, 0, sizeof(*cache));
     make_token(cache);
     cache->capacity = capacity;
+    /* With preparing off, entries still remember how each statement's results come
+     * (see OxpgStatement.described), so it is described once, not on every run. */
+    cache->kept = capacity > 0 ? capacity : OXPG_UNPREPARED_KEPT;
     cache->threshold = threshold < 1 ? 1 : threshold;
-    if (capacity > 0 && (cache->index = PyDict_New()) == NULL)
+    if ((cache->index = PyDict_New()) == NULL)
         return -1;
     return 0;
 }
@@ -182,8 +185,6 @@ static OxpgStatement *new_statement(PyObject *sql, int nparams, const Oid *types
 
 OxpgStatement *oxpg_cache_get(OxpgStatementCache *cache, PyObject *sql, int nparams, const Oid *types)
 {
-    if (cache->capacity <= 0)
-        return NULL;
     PyObject *capsule = PyDict_GetItemWithError(cache->index, sql);
     if (capsule == NULL && PyErr_Occurred())
         return NULL;
@@ -193,11 +194,11 @@ OxpgStatement *oxpg_cache_get(OxpgStatementCache *cache, PyObject *sql, int npar
             unlink_lru(cache, v);
             push_newest(cache, v);
             v->uses++;
-            cache->hits++;
+            cache->hits += cache->capacity > 0; /* counters of preparing, none when it is off */
             return v;
         }
     }
-    cache->misses++;
+    cache->misses += cache->capacity > 0;
     OxpgStatement *stmt = new_statement(sql, nparams, types);
     if (stmt == NULL)
         return NULL;
@@ -228,7 +229,7 @@ PyObject *oxpg_cache_info(const OxpgStatementCache *cache)
 
 int oxpg_cache_trim(OxpgStatementCache *cache)
 {
-    while (cache->size > cache->capacity && cache->oldest != NULL) {
+    while (cache->size > cache->kept && cache->oldest != NULL) {
         cache->evictions++;
         if (oxpg_cache_forget(cache, cache->oldest) < 0)
             return -1;

@@ -394,40 +394,22 @@ const char oxpg_stream_doc[] =
     "whole statement, across chunks (None: the client's command_timeout;\n"
     "float('inf'): none).";
 
-/* Lock held: parse sql as the unnamed statement and describe it, so the column
- * types are looked up (enums, composites, ...) before the statement occupies the
- * connection. Sets *text_mode when a column has no binary decoder: query() returns
- * such a column as its text form, which a text-format result carries as is. */
+/* Lock held: describe the statement before it occupies the connection, so its column
+ * types are looked up (enums, composites, ...) first. Sets *text_mode when a column
+ * has no binary decoder: query() returns such a column as its text form, which a
+ * text-format result carries as is. */
 static int describe(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p, int *text_mode)
 {
-    PGconn *conn = self->conn;
-    int sent;
-    Py_BEGIN_ALLOW_THREADS
-    sent = PQsendPrepare(conn, "", sql, p->count, p->types);
-    Py_END_ALLOW_THREADS
-    if (!sent)
-        return oxpg_conn_send_failed(self, "could not send the query");
-    PGresult *r = oxpg_client_collect(self, call);
-    if (r == NULL)
-        return -1;
-    PQclear(r);
-    conn = self->conn;
-    Py_BEGIN_ALLOW_THREADS
-    sent = PQsendDescribePrepared(conn, "");
-    Py_END_ALLOW_THREADS
-    if (!sent)
-        return oxpg_conn_send_failed(self, "could not send the query");
-    PGresult *described = oxpg_client_collect(self, call);
+    PGresult *described = oxpg_client_describe(self, call, sql, p);
     if (described == NULL)
         return -1;
-    int rc = oxpg_client_resolve_described(self, call, described);
-    for (int c = 0; rc == 0 && c < PQnfields(described); c++) {
+    for (int c = 0; c < PQnfields(described); c++) {
         oxpg_decode_fn fast = NULL;
         OxpgVia via = oxpg_types_column(&self->types, PQftype(described, c), &fast);
         *text_mode |= via == OXPG_VIA_TEXT || via == OXPG_VIA_TEXT_USER;
     }
     PQclear(described);
-    return rc;
+    return 0;
 }
 
 /* Keyword arguments of stream(). */

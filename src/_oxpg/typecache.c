@@ -66,6 +66,7 @@ static OxpgTypeInfo *insert(OxpgTypeCache *tc, Oid oid)
 static void forget_answer(OxpgTypeInfo *e)
 {
     e->known = 0;
+    e->no_send = 0;
     e->kind = OXPG_TYPE_OTHER;
     e->sub = 0;
     e->name[0] = '\0';
@@ -259,6 +260,7 @@ int oxpg_types_load(OxpgState *st, OxpgTypeCache *tc, const PGresult *res, const
         char typtype = PQgetvalue(res, r, 1)[0];
         Oid base = oid_at(res, r, 2), elem = oid_at(res, r, 3);
         PyOS_snprintf(e->name, sizeof(e->name), "%s", PQgetvalue(res, r, 4));
+        e->no_send = PQgetisnull(res, r, 5);
         if (typtype == 'e') {
             e->kind = OXPG_TYPE_TEXT; /* enum_send sends the label */
         } else if (typtype == 'd') {
@@ -501,4 +503,30 @@ PyObject *oxpg_types_decode_text_form(OxpgTypeCache *tc, OxpgState *st, Oid oid,
         return NULL;
     }
     return call_user(st, e->user, text, 0, e->name, oid);
+}
+
+/* Nesting deeper than this is not followed (lookup_types asks at most 8 rounds). */
+#define OXPG_OUTPUT_DEPTH 8
+
+static int lacks_binary_output(const OxpgTypeCache *tc, Oid oid, int depth)
+{
+    if (depth > OXPG_OUTPUT_DEPTH || oxpg_codec_lookup(oid) != NULL)
+        return 0; /* every type of the static table has a send function */
+    const OxpgTypeInfo *e = oxpg_types_find(tc, oid);
+    if (e == NULL || !e->known)
+        return 0;
+    if (e->no_send)
+        return 1;
+    if (e->kind == OXPG_TYPE_ARRAY || e->kind == OXPG_TYPE_DOMAIN)
+        return lacks_binary_output(tc, e->sub, depth + 1);
+    for (int f = 0; e->kind == OXPG_TYPE_COMPOSITE && f < e->nfields; f++) {
+        if (lacks_binary_output(tc, e->fields[f], depth + 1))
+            return 1;
+    }
+    return 0;
+}
+
+int oxpg_types_lack_binary_output(const OxpgTypeCache *tc, Oid oid)
+{
+    return lacks_binary_output(tc, oid, 0);
 }

@@ -97,6 +97,31 @@ def test_types_without_binary_io(db, sql):
     assert type(row["v"]) is str and row["v"] == row["t"]
 
 
+def test_column_without_binary_output_runs_the_statement_once(db):
+    # The server refuses binary output at the first row, after the statement started:
+    # running it again (in text) would repeat what it did so far. A sequence shows it.
+    db.execute("DROP SEQUENCE IF EXISTS pg_temp.acl_once; CREATE TEMP SEQUENCE acl_once")
+    sql = "SELECT nextval('pg_temp.acl_once') AS n, 'oxpg_test=r/oxpg_test'::aclitem AS a"
+    assert db.query(sql) == [{"n": 1, "a": "oxpg_test=r/oxpg_test"}]
+    assert db.query(sql) == [{"n": 2, "a": "oxpg_test=r/oxpg_test"}]
+    assert db.query_value("SELECT nextval('pg_temp.acl_once')") == 3
+
+
+def test_column_without_binary_output_inside_a_transaction(db):
+    # A failed first try would have aborted the transaction block.
+    with db.transaction():
+        assert db.query("SELECT 'oxpg_test=r/oxpg_test'::aclitem AS a, $1::int AS n", 5) == [
+            {"a": "oxpg_test=r/oxpg_test", "n": 5}
+        ]
+        assert db.query_value("SELECT 1") == 1
+
+
+def test_column_without_binary_output_with_the_cache_off(dsn):
+    with oxpg.connect(dsn, statement_cache_size=0) as c:
+        for _ in range(3):
+            assert c.query("SELECT 'oxpg_test=r/oxpg_test'::aclitem AS a") == [{"a": "oxpg_test=r/oxpg_test"}]
+
+
 def test_text_form_is_the_output_function(db):
     # `::text` is not always the output function (inet::text appends '/32'); the
     # fallback must give what psql and a text-format result show. format('%s') uses

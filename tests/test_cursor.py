@@ -595,3 +595,101 @@ def test_command_timeout_applies_to_cursors(dsn: str) -> None:
         with c.transaction():
             cur = c.cursor("SELECT pg_sleep(0.5) AS s", timeout=float("inf"))
             assert cur.fetchone() == {"s": None}
+
+
+# A date Python cannot hold (its max is year 9999) at row 2500 of 3000.
+BAD_AT_2500 = (
+    "SELECT g AS n, CASE WHEN g = 2500 THEN date '10000-01-01' ELSE date '2000-01-01' END AS d "
+    "FROM generate_series(1, 3000) g ORDER BY g"
+)
+ROW_2500 = r"column 'd' \(date\), row 2500\b"
+
+
+def test_undecodable_row_comes_after_the_rows_before_it(client: oxpg.Client, tx: oxpg.Transaction) -> None:
+    """Iteration hands out rows 1-2499 (499 of them from the bad row's own batch), then
+    raises DataError naming the row's number in the result, not in its batch; the
+    rows after it follow."""
+    with client.cursor(BAD_AT_2500) as cur:
+        got = []
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            for row in cur:
+                got.append(row["n"])
+        assert got == list(range(1, 2500))
+        assert [row["n"] for row in cur] == list(range(2501, 3001))
+
+
+def test_undecodable_row_through_fetch(client: oxpg.Client, tx: oxpg.Transaction) -> None:
+    with client.cursor(BAD_AT_2500) as cur:
+        assert numbers(cur.fetch(2000)) == list(range(1, 2001))
+        # Fewer than asked: the next row cannot be decoded, and the next fetch says so.
+        assert numbers(cur.fetch(1000)) == list(range(2001, 2500))
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            cur.fetchone()
+        assert cur.fetchone() == {"n": 2501, "d": datetime.date(2000, 1, 1)}
+        assert numbers(cur.fetch(10)) == list(range(2502, 2512))
+
+
+def test_undecodable_row_through_fetchall(client: oxpg.Client, tx: oxpg.Transaction) -> None:
+    with client.cursor(BAD_AT_2500) as cur:
+        assert numbers(cur.fetch(3)) == [1, 2, 3]
+        assert numbers(cur.fetchall()) == list(range(4, 2500))
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            cur.fetchall()
+        assert numbers(cur.fetchall()) == list(range(2501, 3001))
+        assert cur.fetchall() == []
+
+
+def test_undecodable_row_numbered_after_scrolling(client: oxpg.Client, tx: oxpg.Transaction) -> None:
+    """The row's number stays right whichever way the cursor got to it."""
+    with client.cursor(BAD_AT_2500, scrollable=True) as cur:
+        cur.scroll(2400, "absolute")
+        got = []
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            for row in cur:
+                got.append(row["n"])
+        assert got == list(range(2401, 2500))
+        cur.scroll(-2)  # rows 2501-3000 are read ahead: back to 2499
+        assert cur.fetchone() == {"n": 2499, "d": datetime.date(2000, 1, 1)}
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            cur.fetchone()
+        cur.scroll(5000, "absolute")  # past the end
+        cur.scroll(-600)
+        assert numbers(cur.fetch(99)) == list(range(2401, 2500))
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            cur.fetch(5)
+        cur.scroll(-2501)  # before the start
+        cur.scroll(2497)
+        assert numbers(cur.fetch(10)) == [2498, 2499]
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            cur.fetch(10)
+        cur.scroll(0, "absolute")
+        cur.itersize = 7
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            for row in cur:
+                pass
+        assert row["n"] == 2499
+
+
+def test_undecodable_row_in_a_hold_cursor(client: oxpg.Client) -> None:
+    with client.cursor(BAD_AT_2500, hold=True) as cur:
+        cur.itersize = 300
+        assert numbers(cur.fetch(2450)) == list(range(1, 2451))
+        with pytest.raises(oxpg.DataError, match=ROW_2500):
+            for row in cur:
+                pass
+        assert row["n"] == 2499
+    assert client.query_value("SELECT 1") == 1
+
+
+def test_rows_after_an_undecodable_one_keep_their_text_forms(client: oxpg.Client, tx: oxpg.Transaction) -> None:
+    """tsvector comes as its text form, fetched for the whole batch: the bad row's
+    form is skipped, not handed to the row after it."""
+    sql = (
+        "SELECT g AS n, CASE WHEN g = 2 THEN date '10000-01-01' ELSE date '2000-01-01' END AS d, "
+        "('x' || g)::tsvector AS t FROM generate_series(1, 4) g ORDER BY g"
+    )
+    with client.cursor(sql) as cur:
+        assert [row["t"] for row in cur.fetch(4)] == ["'x1'"]
+        with pytest.raises(oxpg.DataError, match=r"column 'd' \(date\), row 2\b"):
+            cur.fetch(4)
+        assert [row["t"] for row in cur.fetch(4)] == ["'x3'", "'x4'"]

@@ -52,9 +52,13 @@ int oxpg_columns_match(const OxpgColumns *cols, const PGresult *res, const OxpgT
 /* Nonzero when column c's values come from the text forms. */
 int oxpg_column_needs_text(const OxpgColumns *cols, int c);
 
-/* list[dict] (column order kept) or list[tuple]; text may be NULL when no column needs it. */
+/* list[dict] (column order kept) or list[tuple]; text may be NULL when no column needs it.
+ * A row that cannot be decoded fails the whole list, unless keep_errors: then its
+ * DataError (naming row cols->row_base + its index + 1) takes its place and the rows
+ * after it are decoded too, so a caller handing rows out in order (a server-side
+ * cursor) gives every row before it, raises, and goes on with the next. */
 PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
-                           int as_dicts);
+                           int as_dicts, int keep_errors);
 
 /* Row r of res as a dict or tuple (no text forms: the caller checked needs_text). */
 PyObject *oxpg_result_row(OxpgState *st, const PGresult *res, const OxpgColumns *cols, int r, int as_dicts);

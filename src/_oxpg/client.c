@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 
-typedef enum { RUN_DICTS, RUN_TUPLES, RUN_EXECUTE } RunMode;
+/* RUN_CURSOR: dicts, numbered from a row offset, with each undecodable row's DataError
+ * in its place (a server-side cursor's FETCH). */
+typedef enum { RUN_DICTS, RUN_TUPLES, RUN_EXECUTE, RUN_CURSOR } RunMode;
 
 /* ---- locking -------------------------------------------------------------- */
 
@@ -985,7 +987,7 @@ PyObject *oxpg_client_timezone(OxpgClient *self)
 
 /* Lock held: send, collect and decode. */
 static PyObject *run_locked(OxpgClient *self, OxpgCall *call, PyObject *sql_obj, const char *sql,
-                            Py_ssize_t sql_len, OxpgParams *params, int simple, RunMode mode)
+                            Py_ssize_t sql_len, OxpgParams *params, int simple, RunMode mode, long row_base)
 {
     OxpgState *st = self->st;
     OxpgStatement *stmt = NULL;
@@ -1032,24 +1034,28 @@ static PyObject *run_locked(OxpgClient *self, OxpgCall *call, PyObject *sql_obj,
         if (cols == NULL || (cols->needs_text && fetch_text_forms(self, call, res, cols, &text) < 0))
             goto done;
         cols->timezone = oxpg_client_timezone(self);
+        cols->row_base = row_base; /* set on every run: cached columns are shared */
         self->types.missing = 0;
-        out = oxpg_result_rows(st, res, cols, &text, mode == RUN_DICTS);
+        out = oxpg_result_rows(st, res, cols, &text, mode != RUN_TUPLES, mode == RUN_CURSOR);
         /* A record field (or array element) of a type nobody asked the catalog
          * about: an anonymous record's field types are only in its data. Look it up
-         * and decode again; each round learns at least one type. */
+         * and decode again; each round learns at least one type. With the errors
+         * kept in place, out holds the rows that met it. */
         Oid missing = self->types.missing;
-        if (out != NULL || missing == 0 || attempt == 8 || self->conn == NULL)
+        if ((out != NULL && mode != RUN_CURSOR) || missing == 0 || attempt == 8 || self->conn == NULL)
             break;
         PyObject *pending = oxpg_err_take();
         int rc = lookup_types(self, call, &missing, 1);
         if (rc < 0) {
             Py_XDECREF(pending);
+            Py_CLEAR(out);
             goto done;
         }
         oxpg_err_restore(pending);
         if (oxpg_types_settled(&self->types, missing) == 0)
             break;
         PyErr_Clear();
+        Py_CLEAR(out);
         free_text_forms(&text);
         oxpg_columns_clear(&local);
     }
@@ -1117,7 +1123,8 @@ int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_
     return 0;
 }
 
-static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, RunMode mode, double timeout)
+static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, RunMode mode, double timeout,
+                     long row_base)
 {
     OxpgState *st = self->st;
     if (nargs < 1) {
@@ -1145,7 +1152,7 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
          * uses belong to the connection's statement cache. */
         if (oxpg_client_check_usable(self) == 0) {
             oxpg_stream_abandon(self);
-            out = self->conn != NULL ? run_locked(self, &call, args[0], sql, sql_len, &params, simple, mode) : NULL;
+            out = self->conn != NULL ? run_locked(self, &call, args[0], sql, sql_len, &params, simple, mode, row_base) : NULL;
             if (out == NULL && !PyErr_Occurred())
                 PyErr_SetString(st->OperationalError, "the connection was lost");
         }
@@ -1169,7 +1176,7 @@ static PyObject *Client_query(OxpgClient *self, PyObject *const *args, size_t na
     double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_DICTS, timeout);
+    return run(self, args, nargs, RUN_DICTS, timeout, 0);
 }
 
 PyDoc_STRVAR(query_tuples_doc, "query_tuples($self, sql, /, *params, timeout=None)\n--\n\n"
@@ -1181,7 +1188,7 @@ static PyObject *Client_query_tuples(OxpgClient *self, PyObject *const *args, si
     double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_TUPLES, timeout);
+    return run(self, args, nargs, RUN_TUPLES, timeout, 0);
 }
 
 PyDoc_STRVAR(execute_doc, "execute($self, sql, /, *params, timeout=None)\n--\n\n"
@@ -1195,7 +1202,28 @@ static PyObject *Client_execute(OxpgClient *self, PyObject *const *args, size_t 
     double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_EXECUTE, timeout);
+    return run(self, args, nargs, RUN_EXECUTE, timeout, 0);
+}
+
+PyDoc_STRVAR(cursor_fetch_doc, "_cursor_fetch($self, row_base, sql, /, *, timeout=None)\n--\n\n"
+                               "query(sql) for a server-side cursor's FETCH: rows are numbered from\n"
+                               "row_base (the cursor's position) in errors, and a row that cannot be\n"
+                               "decoded is its DataError in the list, the rows after it decoded too.");
+
+static PyObject *Client_cursor_fetch(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    double timeout = self->command_timeout;
+    if (kwnames != NULL && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
+        return NULL;
+    if (nargs != 2 || !PyLong_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "_cursor_fetch(row_base: int, sql: str)");
+        return NULL;
+    }
+    long row_base = PyLong_AsLong(args[0]);
+    if (row_base == -1 && PyErr_Occurred())
+        return NULL;
+    return run(self, args + 1, 1, RUN_CURSOR, timeout, row_base);
 }
 
 PyDoc_STRVAR(close_doc, "close($self, /)\n--\n\nClose the connection. Calling it again does nothing.");
@@ -1375,6 +1403,8 @@ static PyMethodDef client_methods[] = {
     {"take_notices", (PyCFunction)Client_take_notices, METH_NOARGS, take_notices_doc},
     {"cancel", (PyCFunction)Client_cancel, METH_NOARGS, cancel_doc},
     {"stream", (PyCFunction)(void (*)(void))oxpg_client_stream, METH_FASTCALL | METH_KEYWORDS, oxpg_stream_doc},
+    {"_cursor_fetch", (PyCFunction)(void (*)(void))Client_cursor_fetch, METH_FASTCALL | METH_KEYWORDS,
+     cursor_fetch_doc},
     {"_start_query", (PyCFunction)(void (*)(void))oxpg_operation_start, METH_FASTCALL, oxpg_start_query_doc},
     {"_pipeline_enter", (PyCFunction)oxpg_pipeline_enter, METH_O, NULL},
     {"_pipeline_send", (PyCFunction)(void (*)(void))oxpg_pipeline_send, METH_FASTCALL, NULL},

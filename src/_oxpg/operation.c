@@ -84,7 +84,7 @@ static PyObject *decode(OxpgOperation *operation)
                                        "operations do not do yet; use query(), or cast the column to text");
     } else {
         cols.timezone = oxpg_client_timezone(client);
-        rows = oxpg_result_rows(st, res, &cols, NULL, operation->as_dicts);
+        rows = oxpg_result_rows(st, res, &cols, NULL, operation->as_dicts, 0);
     }
     oxpg_columns_clear(&cols);
     return rows;

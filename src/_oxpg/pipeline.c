@@ -216,7 +216,7 @@ static PyObject *command_value(OxpgClient *self, int kind, PGresult *res)
                                            "cast it to text in the SQL");
         } else {
             cols.timezone = oxpg_client_timezone(self);
-            rows = oxpg_result_rows(st, res, &cols, NULL, kind == KIND_DICTS);
+            rows = oxpg_result_rows(st, res, &cols, NULL, kind == KIND_DICTS, 0);
         }
         oxpg_columns_clear(&cols);
         if (rows != NULL)

@@ -1,6 +1,7 @@
 /* PGresult -> rows. Decoders and column names are resolved once per result shape;
  * each cell is decoded straight from libpq's buffer into its Python object. */
 #include "oxpg/result.h"
+#include "oxpg/compat.h"
 #include "oxpg/errors.h"
 #include "oxpg/pg_oids.h"
 
@@ -264,8 +265,26 @@ static int fill_row(OxpgState *st, const PGresult *res, const OxpgColumns *cols,
     return 0;
 }
 
+/* The index of the text form of row r + 1's first one: text forms go row-major over
+ * the non-NULL cells of the columns that need them. */
+static long text_index_after(const PGresult *res, const OxpgColumns *cols, int r, long row_start)
+{
+    for (int c = 0; c < cols->count; c++)
+        row_start += oxpg_column_needs_text(cols, c) && !PQgetisnull(res, r, c);
+    return row_start;
+}
+
+/* keep_errors: row r's DataError in place of the row, or -1 for any other error. */
+static int keep_row_error(OxpgState *st, PyObject *rows, int r)
+{
+    if (!PyErr_ExceptionMatches(st->DataError))
+        return -1;
+    PyList_SetItem(rows, r, oxpg_err_take()); /* steals the exception, drops the row */
+    return 0;
+}
+
 PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
-                           int as_dicts)
+                           int as_dicts, int keep_errors)
 {
     if (as_dicts && cols->duplicate_names) {
         PyErr_Format(st->ProgrammingError,
@@ -289,8 +308,13 @@ PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns
         if (row == NULL)
             goto fail;
         PyList_SET_ITEM(rows, r, row); /* rows owns it from here */
-        if (fill_row(st, res, cols, text, &text_index, r, as_dicts, row) < 0)
-            goto fail;
+        long row_start = text_index;
+        if (fill_row(st, res, cols, text, &text_index, r, as_dicts, row) < 0) {
+            if (!keep_errors || keep_row_error(st, rows, r) < 0)
+                goto fail;
+            /* The rest of the row's cells were not read: skip their text forms. */
+            text_index = text_index_after(res, cols, r, row_start);
+        }
     }
     PyObject_GC_Track(rows);
     return rows;

@@ -23,6 +23,11 @@ call's timeout=, else the cursor's (client.cursor(..., timeout=), which iteratio
 uses), else the client's command_timeout; float('inf') means none. On expiry the
 statement is cancelled and QueryTimeoutError raised, which fails the transaction
 the cursor lives in, as any error there does.
+
+A value Python cannot represent (a year after 9999) raises DataError naming the row's
+number in the cursor's result, once every row before it has been handed out: a
+fetch returns the rows before it (fewer than asked), the next fetch raises, and the
+one after goes on with the row after it.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import errors
-from ._oxpg import Error, InterfaceError, ProgrammingError
+from ._oxpg import DataError, Error, InterfaceError, ProgrammingError
 from .transaction import _IDLE, _IN_ERROR, _quote_ident, cursor_dropped, innermost_block
 
 if TYPE_CHECKING:
@@ -89,6 +94,7 @@ class Cursor:
         "_id",
         "_block",
         "_buffer",
+        "_position",
         "_past_end",
         "_closed",
     )
@@ -119,8 +125,12 @@ class Cursor:
         self.hold = hold
         self.timeout = timeout  # the default of each statement the cursor sends
         self._itersize = 1000
-        # Rows read ahead by iteration and not yet handed out; fetch*() take them first.
-        self._buffer: deque[Row] = deque()
+        # Rows read and not yet handed out (read ahead by iteration, or after a row
+        # that could not be decoded, which is its DataError here); fetch*() take them first.
+        self._buffer: deque[Row | DataError] = deque()
+        # The server's position, as PostgreSQL counts it: 0 before the first row, k
+        # on row k, the row count + 1 after the last. Errors number rows from it.
+        self._position = 0
         # True when the server stands after the last row (a FETCH or MOVE ran off the
         # end): it then is one row further than the rows handed out say.
         self._past_end = False
@@ -169,19 +179,15 @@ class Cursor:
         self._itersize = _positive_int(value, "itersize")
 
     def fetch(self, n: int, *, timeout: float | None = None) -> list[Row]:
-        """The next n rows (fewer at the end of the result). timeout: of the FETCH
-        (None: the cursor's)."""
+        """The next n rows: fewer at the end of the result, or before a row that
+        cannot be decoded (the next fetch raises its DataError). timeout: of the
+        FETCH (None: the cursor's)."""
         n = _positive_int(n, "n")
         timeout = self._timeout_for(timeout)
         self._check_open()
-        rows = [self._buffer.popleft() for _ in range(min(n, len(self._buffer)))]
-        if len(rows) < n:
-            try:
-                rows += self._fetch_forward(n - len(rows), timeout)
-            except BaseException:
-                self._buffer.extendleft(reversed(rows))  # handed out by the next fetch
-                raise
-        return rows
+        if len(self._buffer) < n:
+            self._buffer.extend(self._fetch_forward(n - len(self._buffer), timeout))
+        return self._hand_out(n)
 
     def fetchone(self, *, timeout: float | None = None) -> Row | None:
         """The next row, or None at the end of the result."""
@@ -189,14 +195,14 @@ class Cursor:
         return rows[0] if rows else None
 
     def fetchall(self, *, timeout: float | None = None) -> list[Row]:
-        """All the remaining rows."""
+        """All the remaining rows, or those before a row that cannot be decoded
+        (the next fetch raises its DataError)."""
         timeout = self._timeout_for(timeout)
         self._check_open()
-        rows = self.client.query(f"FETCH ALL FROM {self._quoted}", timeout=timeout)
-        rows[:0] = self._buffer
-        self._buffer.clear()
-        self._past_end = True
-        return rows
+        rows = self.client._cursor_fetch(self._position, f"FETCH ALL FROM {self._quoted}", timeout=timeout)
+        self._advanced(len(rows), None)
+        self._buffer.extend(rows)
+        return self._hand_out(len(self._buffer))
 
     def __iter__(self) -> Iterator[Row]:
         """Rows one by one, fetched itersize at a time. Rows read ahead stay with the
@@ -208,7 +214,10 @@ class Cursor:
                     return
                 self._buffer.extend(self._fetch_forward(self._itersize, self._timeout_for(None)))
                 continue
-            yield self._buffer.popleft()
+            row = self._buffer.popleft()
+            if isinstance(row, DataError):
+                raise row
+            yield row
 
     def scroll(
         self, value: int, mode: Literal["relative", "absolute"] = "relative", *, timeout: float | None = None
@@ -225,20 +234,23 @@ class Cursor:
             # The server is ahead of the rows handed out by those read ahead, and by
             # one more when it stands after the last row.
             delta = value - len(self._buffer) - self._past_end
-            sql = f"MOVE {delta} FROM {self._quoted}"
         elif mode == "absolute":
             if value < 0:
                 raise ValueError(f"an absolute position is a row index, at least 0, not {value}")
-            sql = f"MOVE ABSOLUTE {value} FROM {self._quoted}"
+            # A relative MOVE, not MOVE ABSOLUTE: its count says where the cursor
+            # stands even beyond the end, where MOVE ABSOLUTE's only says "not on a row".
+            delta = value - self._position
         else:
             raise ValueError(f"mode must be 'relative' or 'absolute', not {mode!r}")
         self._check_open()
         self._buffer.clear()
-        moved = self.client.execute(sql, timeout=timeout)
-        if mode == "absolute":
-            self._past_end = value > 0 and moved == 0  # the row does not exist: after the end
-        elif delta != 0:
-            self._past_end = 0 < delta and moved < delta
+        moved = self.client.execute(f"MOVE {delta} FROM {self._quoted}", timeout=timeout)
+        if delta > 0:
+            self._advanced(moved, delta)
+        elif delta < 0:
+            # Back over fewer rows than asked: before the first row.
+            self._position = self._position - moved if moved == -delta else 0
+            self._past_end = False
 
     def close(self, *, timeout: float | None = None) -> None:
         """Close the cursor on the server (CLOSE). Calling it again does nothing; a
@@ -302,7 +314,31 @@ class Cursor:
         self.client._check_timeout(timeout)
         return timeout
 
-    def _fetch_forward(self, n: int, timeout: float | None) -> list[Row]:
-        rows = self.client.query(f"FETCH FORWARD {n} FROM {self._quoted}", timeout=timeout)
-        self._past_end = len(rows) < n
+    def _fetch_forward(self, n: int, timeout: float | None) -> list[Row | DataError]:
+        rows = self.client._cursor_fetch(self._position, f"FETCH FORWARD {n} FROM {self._quoted}", timeout=timeout)
+        self._advanced(len(rows), n)
+        return rows
+
+    def _advanced(self, count: int, asked: int | None) -> None:
+        """The server went forward over count rows of the asked ones (None: all)."""
+        if self._past_end:
+            return  # nothing is left to go over
+        self._position += count
+        if asked is None or count < asked:
+            self._position += 1  # it ran off the end
+            self._past_end = True
+
+    def _hand_out(self, n: int) -> list[Row]:
+        """Up to n rows from the buffer; a row that could not be decoded is raised
+        when it comes first, else left for the next fetch."""
+        rows: list[Row] = []
+        buffer = self._buffer
+        while buffer and len(rows) < n:
+            row = buffer.popleft()
+            if isinstance(row, DataError):
+                if rows:
+                    buffer.appendleft(row)
+                    break
+                raise row
+            rows.append(row)
         return rows

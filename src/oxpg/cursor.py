@@ -25,9 +25,11 @@ statement is cancelled and QueryTimeoutError raised, which fails the transaction
 the cursor lives in, as any error there does.
 
 A value Python cannot represent (a year after 9999) raises DataError naming the row's
-number in the cursor's result, once every row before it has been handed out: a
-fetch returns the rows before it (fewer than asked), the next fetch raises, and the
-one after goes on with the row after it.
+number in the cursor's result, and no other row is lost. Iteration and fetchone()
+hand out every row before it first. fetch(n) and fetchall() never return fewer rows
+than asked before the end (a short list would look like the end): the call that would
+include the row raises, the rows before it stay for the next call, and fetching goes
+on with them and the rows after it.
 """
 
 from __future__ import annotations
@@ -179,9 +181,9 @@ class Cursor:
         self._itersize = _positive_int(value, "itersize")
 
     def fetch(self, n: int, *, timeout: float | None = None) -> list[Row]:
-        """The next n rows: fewer at the end of the result, or before a row that
-        cannot be decoded (the next fetch raises its DataError). timeout: of the
-        FETCH (None: the cursor's)."""
+        """The next n rows, fewer only at the end of the result. A row among them
+        that cannot be decoded raises its DataError; the rows before it stay for the
+        next fetch. timeout: of the FETCH (None: the cursor's)."""
         n = _positive_int(n, "n")
         timeout = self._timeout_for(timeout)
         self._check_open()
@@ -195,8 +197,8 @@ class Cursor:
         return rows[0] if rows else None
 
     def fetchall(self, *, timeout: float | None = None) -> list[Row]:
-        """All the remaining rows, or those before a row that cannot be decoded
-        (the next fetch raises its DataError)."""
+        """All the remaining rows. A row that cannot be decoded raises its
+        DataError; the other rows stay for the next fetch."""
         timeout = self._timeout_for(timeout)
         self._check_open()
         rows = self.client._cursor_fetch(self._position, f"FETCH ALL FROM {self._quoted}", timeout=timeout)
@@ -329,16 +331,12 @@ class Cursor:
             self._past_end = True
 
     def _hand_out(self, n: int) -> list[Row]:
-        """Up to n rows from the buffer; a row that could not be decoded is raised
-        when it comes first, else left for the next fetch."""
-        rows: list[Row] = []
+        """The next n rows from the buffer. When a row among them could not be
+        decoded, its DataError is raised instead and the rows before it stay for the
+        next fetch: a list shorter than asked always means the end of the result."""
         buffer = self._buffer
-        while buffer and len(rows) < n:
-            row = buffer.popleft()
+        for index, row in enumerate(itertools.islice(buffer, n)):
             if isinstance(row, DataError):
-                if rows:
-                    buffer.appendleft(row)
-                    break
+                del buffer[index]
                 raise row
-            rows.append(row)
-        return rows
+        return [buffer.popleft() for _ in range(min(n, len(buffer)))]  # type: ignore[misc]

@@ -18,6 +18,12 @@
 #define OXPG_JSONOID 114
 #define OXPG_XMLOID 142
 #define OXPG_PGNODETREEOID 194
+/* Statistics types: a binary form only the server reads, and no binary input. */
+#define OXPG_PGNDISTINCTOID 3361
+#define OXPG_PGDEPENDENCIESOID 3402
+#define OXPG_PGMCVLISTOID 5017
+/* pg_stats' value columns: arrays whose element type is only in the data. */
+#define OXPG_ANYARRAYOID 2277
 #define OXPG_POINTOID 600
 #define OXPG_LSEGOID 601
 #define OXPG_PATHOID 602

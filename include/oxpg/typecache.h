@@ -95,11 +95,14 @@ typedef enum {
 } OxpgVia;
 OxpgVia oxpg_types_column(const OxpgTypeCache *tc, Oid oid, oxpg_decode_fn *fast);
 
-/* Nonzero when a value of type oid cannot be sent in binary format, as far as the
- * catalog's answers tell: the type, its element, base or a field type has no send
- * function. The server then refuses binary output at the statement's first row, after
- * it started running, so the format has to be chosen before the statement is sent. */
-int oxpg_types_lack_binary_output(const OxpgTypeCache *tc, Oid oid);
+/* Nonzero when a result column of type oid must come in text format, as far as the
+ * catalog's answers tell: the type (its element, base or a field type) has no send
+ * function (aclitem), so the server refuses binary output at the statement's first
+ * row, after it started running; or its binary form is one oxpg cannot use and the
+ * server cannot turn back into text (pg_ndistinct, pg_dependencies, pg_mcv_list);
+ * or it is anyarray (pg_stats), whose element type, only in the data, may be either.
+ * So the format is chosen before the statement is sent. */
+int oxpg_types_need_text_results(const OxpgTypeCache *tc, Oid oid);
 
 /* Call the registered decoder of oid (mode OXPG_USER_TEXT_FORM) with the text form. */
 PyObject *oxpg_types_decode_text_form(OxpgTypeCache *tc, OxpgState *st, Oid oid, PyObject *text);

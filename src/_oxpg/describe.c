@@ -78,7 +78,7 @@ PGresult *oxpg_client_describe(OxpgClient *self, OxpgCall *call, const char *sql
 int oxpg_client_describe_needs_text(OxpgClient *self, const PGresult *described)
 {
     for (int c = 0; c < PQnfields(described); c++) {
-        if (oxpg_types_lack_binary_output(&self->types, PQftype(described, c)))
+        if (oxpg_types_need_text_results(&self->types, PQftype(described, c)))
             return 1;
     }
     return 0;

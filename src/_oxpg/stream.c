@@ -12,13 +12,16 @@
 
 #include <unistd.h>
 
+/* How a stream reads a statement it cannot read in binary (OxpgStream.text_mode). */
+enum { STREAM_TEXT_FORMS = 1, STREAM_TEXT_RESULTS = 2 };
+
 struct OxpgStream {
     PyObject_HEAD
     OxpgClient *client; /* strong reference */
     int active;         /* the statement is still running on the connection */
     int cut_short;      /* ended by another statement on the client: more rows were due */
     int as_dicts;
-    int text_mode; /* read in text format: a column has no binary decoder (see describe) */
+    int text_mode; /* read in text format: STREAM_TEXT_FORMS or STREAM_TEXT_RESULTS (see describe) */
     int chunk_size;
     int got;        /* rows read by the current fill */
     int row_failed; /* a row could not be decoded: the ones before it still count */
@@ -120,7 +123,7 @@ static OxpgReadStep take_rows(OxpgClient *client, OxpgStream *stream, PGresult *
         oxpg_columns_clear(&stream->columns);
         if (oxpg_columns_init(&stream->columns, r, &client->types) < 0)
             return OXPG_READ_FAIL;
-        if (stream->text_mode && check_text_columns(client, &stream->columns) < 0) {
+        if (stream->text_mode == STREAM_TEXT_FORMS && check_text_columns(client, &stream->columns) < 0) {
             oxpg_columns_clear(&stream->columns);
             return OXPG_READ_FAIL;
         }
@@ -395,18 +398,23 @@ const char oxpg_stream_doc[] =
     "float('inf'): none).";
 
 /* Lock held: describe the statement before it occupies the connection, so its column
- * types are looked up (enums, composites, ...) first. Sets *text_mode when a column
+ * types are looked up (enums, composites, ...) first, and choose the format:
+ * STREAM_TEXT_RESULTS when query() too would ask for text results (a column without
+ * binary output), decoded as query() decodes them; STREAM_TEXT_FORMS when a column
  * has no binary decoder: query() returns such a column as its text form, which a
- * text-format result carries as is. */
+ * text-format result carries as is (the other columns are checked). */
 static int describe(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p, int *text_mode)
 {
     PGresult *described = oxpg_client_describe(self, call, sql, p);
     if (described == NULL)
         return -1;
-    for (int c = 0; c < PQnfields(described); c++) {
+    if (oxpg_client_describe_needs_text(self, described))
+        *text_mode = STREAM_TEXT_RESULTS;
+    for (int c = 0; *text_mode == 0 && c < PQnfields(described); c++) {
         oxpg_decode_fn fast = NULL;
         OxpgVia via = oxpg_types_column(&self->types, PQftype(described, c), &fast);
-        *text_mode |= via == OXPG_VIA_TEXT || via == OXPG_VIA_TEXT_USER;
+        if (via == OXPG_VIA_TEXT || via == OXPG_VIA_TEXT_USER)
+            *text_mode = STREAM_TEXT_FORMS;
     }
     PQclear(described);
     return 0;

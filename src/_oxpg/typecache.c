@@ -3,6 +3,7 @@
  * the decoding of values of those types (nested ones included). Policy (what to
  * register, text or binary) lives in src/oxpg/types.py. */
 #include "oxpg/typecache.h"
+#include "oxpg/pg_oids.h"
 #include "oxpg/errors.h"
 
 #include <stdlib.h>
@@ -510,6 +511,9 @@ PyObject *oxpg_types_decode_text_form(OxpgTypeCache *tc, OxpgState *st, Oid oid,
 
 static int lacks_binary_output(const OxpgTypeCache *tc, Oid oid, int depth)
 {
+    if (oid == OXPG_PGNDISTINCTOID || oid == OXPG_PGDEPENDENCIESOID || oid == OXPG_PGMCVLISTOID ||
+        oid == OXPG_ANYARRAYOID)
+        return 1;
     if (depth > OXPG_OUTPUT_DEPTH || oxpg_codec_lookup(oid) != NULL)
         return 0; /* every type of the static table has a send function */
     const OxpgTypeInfo *e = oxpg_types_find(tc, oid);
@@ -526,7 +530,7 @@ static int lacks_binary_output(const OxpgTypeCache *tc, Oid oid, int depth)
     return 0;
 }
 
-int oxpg_types_lack_binary_output(const OxpgTypeCache *tc, Oid oid)
+int oxpg_types_need_text_results(const OxpgTypeCache *tc, Oid oid)
 {
     return lacks_binary_output(tc, oid, 0);
 }

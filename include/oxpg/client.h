@@ -46,8 +46,8 @@ typedef struct OxpgClient {
      * (a watchdog needs the pid of a statement that holds it). */
     int server_version;
     int backend_pid;
-    /* Guards conn against close() while another thread's cancel() reads it; never
-     * held while waiting for anything else. */
+    /* Guards conn against close() while another thread's cancel() copies its cancel
+     * handle (cancel.h); never held while a request travels or anything else waits. */
     PyThread_type_lock cancel_lock;
     OxpgStatementCache cache;
     /* Types beyond the static codec table: catalog answers, registered codecs. */

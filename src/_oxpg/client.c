@@ -1263,15 +1263,20 @@ static PyObject *Client_cancel(OxpgClient *self, PyObject *Py_UNUSED(ignored))
 {
     if (oxpg_client_check_process(self) < 0)
         return NULL;
-    /* Not the client lock: the statement to cancel holds it. */
+    /* Not the client lock: the statement to cancel holds it. The cancel lock only
+     * keeps conn from closing while its cancel handle is copied; the request travels
+     * without it, or a close() (the statement's own timeout giving the connection
+     * up, say) would wait for an unreachable server. */
+    double deadline = oxpg_monotonic() + OXPG_CANCEL_SECONDS;
     PyLockStatus got;
     Py_BEGIN_ALLOW_THREADS
     got = PyThread_acquire_lock(self->cancel_lock, WAIT_LOCK);
     Py_END_ALLOW_THREADS
     if (got != PY_LOCK_ACQUIRED)
         return PyErr_NoMemory();
-    int delivered = self->conn != NULL && oxpg_cancel_request(self->conn, OXPG_CANCEL_SECONDS) == 0;
+    OxpgCancel *request = self->conn != NULL ? oxpg_cancel_prepare(self->conn) : NULL;
     PyThread_release_lock(self->cancel_lock);
+    int delivered = request != NULL && oxpg_cancel_deliver(request, deadline) == 0;
     return PyBool_FromLong(delivered);
 }
 

@@ -1,4 +1,5 @@
 /* oxpg._oxpg: PEP 489 multi-phase init, module state, the PEP 249 exception tree. */
+#include "oxpg/cancel.h"
 #include "oxpg/client.h"
 #include "oxpg/errors.h"
 #include "oxpg/module.h"
@@ -336,6 +337,8 @@ static int add_constants(PyObject *module)
         {"TRANS_INTRANS", PQTRANS_INTRANS},
         {"TRANS_INERROR", PQTRANS_INERROR},
         {"TRANS_UNKNOWN", PQTRANS_UNKNOWN},
+        /* Helper threads cancel requests may use at most (0: libpq needs none). */
+        {"CANCEL_WORKERS_MAX", OXPG_CANCEL_WORKERS_MAX},
     };
     for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {
         if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) < 0)

@@ -120,6 +120,7 @@ TRANS_ACTIVE: int
 TRANS_INTRANS: int
 TRANS_INERROR: int
 TRANS_UNKNOWN: int
+CANCEL_WORKERS_MAX: int
 
 class Operation:
     """A statement in flight: step() until IO_DONE, waiting on fileno() for what it asks."""

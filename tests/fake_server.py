@@ -51,6 +51,21 @@ def _data_row(values: Sequence[bytes | None]) -> bytes:
     return _message(b"D", body)
 
 
+def _bind_result_formats(body: bytes) -> list[int]:
+    """The result format codes a Bind message asks for."""
+    pos = body.index(b"\0") + 1
+    pos = body.index(b"\0", pos) + 1
+    (n,) = struct.unpack_from("!h", body, pos)
+    pos += 2 + 2 * n
+    (n,) = struct.unpack_from("!h", body, pos)
+    pos += 2
+    for _ in range(n):
+        (length,) = struct.unpack_from("!i", body, pos)
+        pos += 4 + max(length, 0)
+    (n,) = struct.unpack_from("!h", body, pos)
+    return list(struct.unpack_from(f"!{n}h", body, pos + 2))
+
+
 def _error(text: str) -> bytes:
     fields = b"SERROR\0VERROR\0CXX000\0M" + _cstr(text)
     return _message(b"E", fields + b"\0")
@@ -62,6 +77,7 @@ class FakeServer:
     def __init__(self, answer: Callable[[str], Answer]) -> None:
         self.answer = answer
         self.statements: list[str] = []
+        self.result_formats: list[list[int]] = []  # of each Bind, in order
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(4)
@@ -137,6 +153,8 @@ class FakeServer:
                 return
             if kind == b"P":
                 sql = body.split(b"\0")[1].decode()
+            if kind == b"B":
+                self.result_formats.append(_bind_result_formats(body))
             if kind in (b"P", b"B", b"E"):
                 batch.append(kind)
             elif kind == b"D":

@@ -322,12 +322,13 @@ CATALOG_COLUMNS = [
     ("proname", 19, 0),
     ("prosrc", 25, 0),
     ("array_agg", 1028, 0),
+    ("no_receive", 16, 0),
 ]
-ENUM_ROW = [str(USER_TYPE_OID).encode(), b"e", b"0", b"0", b"mood", b"enum_send", None, None]
+ENUM_ROW = [str(USER_TYPE_OID).encode(), b"e", b"0", b"0", b"mood", b"enum_send", None, None, b"f"]
 
 CATALOG_ANSWERS = {
     "well-formed": Answer(CATALOG_COLUMNS, [ENUM_ROW]),
-    "seven-columns": Answer(CATALOG_COLUMNS[:7], [ENUM_ROW[:7]]),
+    "eight-columns": Answer(CATALOG_COLUMNS[:8], [ENUM_ROW[:8]]),
     "no-columns": Answer(tag="SELECT 0"),
     "binary-format": Answer([(name, oid, 1) for name, oid, _ in CATALOG_COLUMNS], [ENUM_ROW]),
     "null-oid": Answer(CATALOG_COLUMNS, [[None, *ENUM_ROW[1:]]]),
@@ -348,6 +349,28 @@ def fake_catalog(catalog: Answer):
         return Answer(error=f"the fake server does not know {sql!r}")
 
     return answer
+
+
+def test_type_without_receive_function_comes_as_text_results():
+    """A type oxpg cannot decode, whose binary form the server cannot turn back into
+    text (no receive function), is asked for in text before the statement runs: the
+    text-form round trip would fail (and abort a transaction block)."""
+    opaque_row = [str(USER_TYPE_OID).encode(), b"b", b"0", b"0", b"opaque", b"opaque_send", b"opaque_send", None, b"t"]
+
+    def answer(sql: str) -> Answer:
+        if "pg_catalog.pg_type" in sql:
+            return Answer(CATALOG_COLUMNS, [opaque_row])
+        if sql == "SELECT opaque":
+            return Answer([("opaque", USER_TYPE_OID, 0)], [[b"as text"]])
+        return Answer(error=f"the fake server does not know {sql!r}")
+
+    server = FakeServer(answer)
+    try:
+        with oxpg.connect(server.dsn) as client:
+            assert client.query("SELECT opaque", timeout=5) == [{"opaque": "as text"}]
+            assert server.result_formats[-1] == [0], "the statement ran with text results"
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize("shape", list(CATALOG_ANSWERS), ids=list(CATALOG_ANSWERS))

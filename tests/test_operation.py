@@ -1,12 +1,12 @@
-"""_oxpg.Operation (src/_oxpg/operation.c over src/_oxpg/ops/read_op.c): a statement
+"""_oxpg.Operation (src/_oxpg/operation.c over src/_oxpg/ops/query_op.c): a statement
 driven from Python with select.poll, the way the asyncio client will drive it. It is
-the read operation every sync call is driven through, so values, errors, COPY
-refusal, cancel and drain match the sync client's."""
+the query operation query() is driven through, so values (tests/test_parity.py runs
+the whole table through it), errors, the statement cache, COPY refusal, cancel and
+drain match the sync client's."""
 
 from __future__ import annotations
 
 import datetime as dt
-import select
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,27 +16,13 @@ import pytest
 import oxpg
 from oxpg import _oxpg
 
+from support.operation import drive
+
 
 @pytest.fixture
 def other(dsn: str) -> Iterator[oxpg.Client]:
     with oxpg.connect(dsn) as c:
         yield c
-
-
-def drive(op: _oxpg.Operation, timeout: float = 10.0) -> tuple[object, list[int]]:
-    """Step op to the end, waiting with select.poll for what it asks; returns its
-    result and the statuses seen."""
-    poller = select.poll()
-    fd = op.fileno()
-    seen = []
-    deadline = time.monotonic() + timeout
-    while (status := op.step()) != _oxpg.IO_DONE:
-        seen.append(status)
-        events = select.POLLIN if status == _oxpg.IO_WANT_READ else select.POLLIN | select.POLLOUT
-        poller.register(fd, events)
-        assert poller.poll(max(0.0, deadline - time.monotonic()) * 1000), "the operation stalled"
-        poller.unregister(fd)
-    return op.result(), seen
 
 
 VALUES_SQL = (
@@ -121,11 +107,22 @@ def test_a_large_parameter_goes_out_whole(client: oxpg.Client) -> None:
     assert rows == client.query_tuples(sql, blob)
 
 
-def test_catalog_types_are_refused_for_now(client: oxpg.Client) -> None:
-    """The query operation does not have its catalog-lookup state yet: a type that
-    needs one raises a clear DataError rather than a different value than query()."""
+def test_every_round_trip_of_query_is_stepped(client: oxpg.Client) -> None:
+    """An enum needs a catalog lookup, a tsvector its text form, an aclitem text
+    results chosen from the statement's description: several round trips, each
+    one stepped from Python, giving query()'s rows."""
     client.execute("CREATE TYPE pg_temp.op_mood AS ENUM ('sad', 'happy')")
-    with pytest.raises(oxpg.DataError, match="catalog"):
-        drive(client._start_query(True, "SELECT 'happy'::pg_temp.op_mood AS m"))
-    assert client.query("SELECT 'happy'::pg_temp.op_mood AS m") == [{"m": "happy"}]
+    for sql in ("SELECT 'happy'::pg_temp.op_mood AS m, 'a:1'::tsvector AS v",
+                "SELECT 'oxpg_test=r/oxpg_test'::aclitem AS a"):
+        rows, seen = drive(client._start_query(True, sql))
+        assert rows == client.query(sql)
+        assert seen.count(_oxpg.IO_WANT_READ) >= 2, "more than one round trip was waited for"
 
+
+def test_statement_cache_is_shared_with_query(client: oxpg.Client) -> None:
+    sql = "SELECT $1::int * 2 AS v"
+    for i in range(5):
+        rows, _ = drive(client._start_query(True, sql, i))
+        assert rows == [{"v": 2 * i}]
+    assert client.statement_cache_info()["prepared"] >= 1, "the operation prepared it as query() would"
+    assert client.query(sql, 21) == [{"v": 42}]

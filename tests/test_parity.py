@@ -1,6 +1,6 @@
 """Same value through every path (issue 8): whatever query() returns for an
-expression, query_tuples(), stream() (several chunk sizes), pipeline() and cursor()
-return too. One table of (SQL expression, expected value) per type family; each
+expression, query_tuples(), stream() (several chunk sizes), pipeline(), cursor() and
+an _oxpg.Operation stepped from Python return too. One table of (SQL expression, expected value) per type family; each
 case runs on a fresh client, so no path profits from types another call looked up.
 
 The statistics views (pg_stats: anyarray, aclitem[] values; pg_stats_ext: pg_ndistinct,
@@ -21,6 +21,8 @@ import pytest
 
 import oxpg
 from oxpg.types import Range
+
+from support.operation import drive
 
 SCHEMA = f"parity_{uuid.uuid4().hex[:10]}"
 
@@ -106,6 +108,11 @@ def via_cursor(c: oxpg.Client, sql: str) -> list[Any]:
         return [row["v"] for row in first + cur.fetchall()]
 
 
+def via_operation(c: oxpg.Client, sql: str) -> list[Any]:
+    rows, _ = drive(c._start_query(True, sql))
+    return [row["v"] for row in rows]  # type: ignore[attr-defined]
+
+
 PATHS: dict[str, Path] = {
     "query": via_query,
     "query_tuples": via_query_tuples,
@@ -114,6 +121,7 @@ PATHS: dict[str, Path] = {
     "stream-1000": via_stream(1000, False),
     "pipeline": via_pipeline,
     "cursor": via_cursor,
+    "operation": via_operation,
 }
 
 
@@ -225,6 +233,8 @@ def stats_row_path(path: str) -> Path:
                 result = p.query(sql)
             return result.result()
         return run
+    if path == "operation":
+        return lambda c, sql: drive(c._start_query(True, sql))[0]  # type: ignore[return-value]
     if path == "cursor":
         def fetch(c: oxpg.Client, sql: str) -> list[Any]:
             with c.cursor(sql) as cur:
@@ -237,7 +247,7 @@ def stats_row_path(path: str) -> Path:
 @pytest.mark.parametrize(
     "path",
     [pytest.param(p, marks=[pytest.mark.xfail(strict=True, reason=GAPS["pipeline"][1])] if p == "pipeline" else [])
-     for p in ("query", "query_tuples", "stream", "pipeline", "cursor")],
+     for p in ("query", "query_tuples", "stream", "pipeline", "cursor", "operation")],
 )
 def test_statistics_views_through_every_path(fresh: oxpg.Client, analysed: None, view: str, path: str) -> None:
     # Inside a transaction block: a fallback of the client's own (a text form, a

@@ -127,8 +127,6 @@ void oxpg_client_cancel_and_drain(OxpgClient *self);
 /* Lock held: make sure libpq's single-row flag from a stream is off before a
  * pipeline (it would otherwise split the pipeline's first result into rows). */
 int oxpg_client_reset_single_row(OxpgClient *self, OxpgCall *call);
-/* Lock held: every result of the statement just sent, keeping the last. */
-PGresult *oxpg_client_collect(OxpgClient *self, OxpgCall *call);
 /* Lock held: the tzinfo timestamptz values are shown in (NULL for UTC). */
 PyObject *oxpg_client_timezone(OxpgClient *self);
 /* Lock held: end the active stream, if any (cancel and drain its statement). */
@@ -143,14 +141,10 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
 PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *timeout);
 PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
-/* Lock held: ask the catalog about the column types of res that this client does
- * not know yet (one query per round of nested types). */
-int oxpg_client_resolve_types(OxpgClient *self, OxpgCall *call, const PGresult *res);
-/* The same for the columns of a Describe result (a statement not run yet). */
-int oxpg_client_resolve_described(OxpgClient *self, OxpgCall *call, const PGresult *described);
 /* Lock held: parse sql as the unnamed statement and describe it in one round trip,
- * looking up the column types the client does not know. Returns the Describe's
- * result (the caller clears it), NULL with an exception set. */
+ * looking up the column types the client does not know (the query op, driven by
+ * wait.c). Returns the Describe's result (the caller clears it), NULL with an
+ * exception set. */
 PGresult *oxpg_client_describe(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p);
 /* Nonzero when a column of the described statement cannot come in binary format. */
 int oxpg_client_describe_needs_text(OxpgClient *self, const PGresult *described);

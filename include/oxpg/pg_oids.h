@@ -22,6 +22,8 @@
 #define OXPG_PGNDISTINCTOID 3361
 #define OXPG_PGDEPENDENCIESOID 3402
 #define OXPG_PGMCVLISTOID 5017
+#define OXPG_PGBRINBLOOMSUMMARYOID 4600
+#define OXPG_PGBRINMINMAXMULTISUMMARYOID 4601
 /* pg_stats' value columns: arrays whose element type is only in the data. */
 #define OXPG_ANYARRAYOID 2277
 #define OXPG_POINTOID 600

@@ -29,6 +29,7 @@ typedef struct {
     Oid oid;         /* 0: free slot */
     char known;      /* the catalog answered for oid (kind, sub, name are set) */
     char no_send;    /* the type has no binary send function (aclitem): binary output fails */
+    char no_receive; /* nor a receive function: its text form cannot be had from its binary one */
     char kind;       /* OxpgTypeKind */
     char user_mode;  /* OxpgUserMode, when user is set */
     Oid sub;
@@ -71,7 +72,9 @@ int oxpg_types_set_decoder(OxpgTypeCache *tc, Oid oid, PyObject *callable, int m
 
 /* The catalog query whose rows oxpg_types_load reads: $1 is an oid[] literal.
  * Columns: oid, typtype, typbasetype, typelem, typname, send function's name, its
- * prosrc, the composite's field types (an oid[] literal or NULL). */
+ * prosrc, the composite's field types (an oid[] literal or NULL), whether it has no
+ * receive function ('t'/'f'). */
+#define OXPG_CATALOG_COLUMNS 9
 extern const char oxpg_types_catalog_sql[];
 /* Store the answers of a text-format result of oxpg_types_catalog_sql. Every OID in
  * asked gets an entry (an OID the catalog does not have stays OXPG_TYPE_OTHER). The
@@ -99,7 +102,8 @@ OxpgVia oxpg_types_column(const OxpgTypeCache *tc, Oid oid, oxpg_decode_fn *fast
  * catalog's answers tell: the type (its element, base or a field type) has no send
  * function (aclitem), so the server refuses binary output at the statement's first
  * row, after it started running; or its binary form is one oxpg cannot use and the
- * server cannot turn back into text (pg_ndistinct, pg_dependencies, pg_mcv_list);
+ * server cannot turn back into text (pg_ndistinct, pg_dependencies, pg_mcv_list, the
+ * BRIN summaries, a type without a decoder and without a receive function);
  * or it is anyarray (pg_stats), whose element type, only in the data, may be either.
  * So the format is chosen before the statement is sent. */
 int oxpg_types_need_text_results(const OxpgTypeCache *tc, Oid oid);

@@ -27,6 +27,10 @@ typedef struct OxpgClient OxpgClient;
  * or an exception from a signal handler interrupt it (cancel on the server, drain
  * within the grace) and step on. Returns 0, or -1 with an exception set. */
 int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op);
+/* The same for the query operation (started by oxpg_query_op_start): every round
+ * trip it takes, under one deadline. */
+typedef struct OxpgQueryOp OxpgQueryOp;
+int oxpg_wait_query(OxpgClient *self, OxpgQueryOp *q);
 
 /* The sync calls the Client's methods make, each the read operation (or its drain)
  * driven by oxpg_wait_op. Returns 0, or -1 with an exception set. */

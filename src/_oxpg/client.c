@@ -9,6 +9,7 @@
 #include "oxpg/operation.h"
 #include "oxpg/params.h"
 #include "oxpg/pg_oids.h"
+#include "oxpg/query_op.h"
 #include "oxpg/result.h"
 #include "oxpg/sqlscan.h"
 #include "oxpg/stmtcache.h"
@@ -21,9 +22,6 @@
 #include <unistd.h>
 
 
-/* RUN_CURSOR: dicts, numbered from a row offset, with each undecodable row's DataError
- * in its place (a server-side cursor's FETCH). */
-typedef enum { RUN_DICTS, RUN_TUPLES, RUN_EXECUTE, RUN_CURSOR } RunMode;
 
 /* ---- locking -------------------------------------------------------------- */
 
@@ -242,241 +240,6 @@ int oxpg_client_reset_single_row(OxpgClient *self, OxpgCall *call)
     return 0;
 }
 
-static OxpgReadStep keep_last(OxpgClient *self, OxpgCall *call, PGresult *r, void *ctx)
-{
-    (void)self;
-    PGresult **last = ctx;
-    if (r == NULL)
-        return OXPG_READ_STOP;
-    if (oxpg_result_is_error(r)) {
-        oxpg_call_keep_error(call, r);
-    } else {
-        PQclear(*last);
-        *last = r;
-    }
-    return OXPG_READ_MORE;
-}
-
-/* Collect every result of the statement just sent; keep the last one. Returns a
- * PGresult the caller clears, or NULL with an exception set. */
-PGresult *oxpg_client_collect(OxpgClient *self, OxpgCall *call)
-{
-    OxpgState *st = self->st;
-    PGresult *last = NULL;
-    call->copy_refused = 0;
-    if (oxpg_wait_read(self, call, keep_last, &last) < 0)
-        goto fail;
-    /* Our own refusal explains a COPY FROM STDIN's error (the server reports the
-     * CopyFail we sent as 57014), so it goes first. */
-    if (call->copy_refused && self->conn != NULL) {
-        PyErr_SetString(st->NotSupportedError, "COPY is not supported by query()/execute() yet");
-        goto fail;
-    }
-    if (call->error != NULL) {
-        oxpg_conn_raise_error(self, call);
-        goto fail;
-    }
-    if (last == NULL || PQresultStatus(last) == PGRES_EMPTY_QUERY) {
-        PyErr_SetString(st->ProgrammingError, "empty query: the statement has no SQL command");
-        goto fail;
-    }
-    return last;
-fail:
-    PQclear(last);
-    oxpg_call_clear(call);
-    return NULL;
-}
-
-/* simple: the simple-query protocol (several statements, no parameters, text results);
- * otherwise one statement with p, results in result_format (1 binary, 0 text). */
-static PGresult *send_and_collect(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p,
-                                  int simple, int result_format)
-{
-    PGconn *conn = self->conn;
-    int sent;
-    Py_BEGIN_ALLOW_THREADS
-    if (simple)
-        sent = PQsendQuery(conn, sql);
-    else
-        sent = PQsendQueryParams(conn, sql, p->count, p->types, p->values, p->lengths, p->formats, result_format);
-    Py_END_ALLOW_THREADS
-    if (!sent) {
-        oxpg_conn_send_failed(self, "could not send the query");
-        return NULL;
-    }
-    return oxpg_client_collect(self, call);
-}
-
-/* Send one "VALUES (format('%s', $1)), ..." batch and keep its result. format()
- * applies the type's output function (a ::text cast may differ: inet shows its mask),
- * schema-qualified so a search_path cannot substitute another function. */
-static int send_text_chunk(OxpgClient *self, OxpgCall *call, char *sql, int n, const Oid *types,
-                           const char *const *values, const int *lengths, const int *formats, OxpgTextForms *text)
-{
-    char *out = sql + sprintf(sql, "VALUES ");
-    for (int i = 0; i < n; i++)
-        out += sprintf(out, i == 0 ? "(pg_catalog.format('%%s',$%d))" : ",(pg_catalog.format('%%s',$%d))", i + 1);
-    PGconn *conn = self->conn;
-    int sent;
-    Py_BEGIN_ALLOW_THREADS
-    sent = PQsendQueryParams(conn, sql, n, types, values, lengths, formats, 0);
-    Py_END_ALLOW_THREADS
-    if (!sent)
-        return oxpg_conn_send_failed(self, "could not send the query");
-    PGresult *chunk = oxpg_client_collect(self, call);
-    if (chunk == NULL) {
-        /* Some types refuse binary input (pg_ndistinct): say what to do about it. */
-        if (self->conn != NULL && PyErr_ExceptionMatches(self->st->DatabaseError))
-            oxpg_reraise_as(self->st->DataError, "a column's type has no binary decoder in oxpg and the server "
-                                                 "could not turn its value into text; cast that column to text "
-                                                 "in SQL");
-        return -1;
-    }
-    text->chunks[text->count++] = chunk;
-    return 0;
-}
-
-/* Values of types oxpg has no binary decoder for (extensions, user types) are sent
- * back to the server in their binary form and returned as text: the type's own
- * receive and output functions do the conversion, so any type comes back usable. */
-static int fetch_text_forms(OxpgClient *self, OxpgCall *call, const PGresult *res, const OxpgColumns *cols, OxpgTextForms *text)
-{
-    int nrows = PQntuples(res), ncols = PQnfields(res);
-    long total = 0;
-    for (int c = 0; c < ncols; c++) {
-        for (int r = 0; oxpg_column_needs_text(cols, c) && r < nrows; r++)
-            total += !PQgetisnull(res, r, c);
-    }
-    if (total == 0)
-        return 0;
-    int nchunks = (int)((total + OXPG_TEXT_CHUNK - 1) / OXPG_TEXT_CHUNK);
-    text->chunks = PyMem_Calloc((size_t)nchunks, sizeof(PGresult *));
-    Oid *types = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(Oid));
-    const char **values = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(char *));
-    int *lengths = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(int));
-    int *formats = PyMem_Calloc(OXPG_TEXT_CHUNK, sizeof(int));
-    /* At most 40 bytes per ",(pg_catalog.format('%s',$32767))" plus the VALUES keyword. */
-    char *sql = PyMem_Malloc((size_t)OXPG_TEXT_CHUNK * 40 + 16);
-    int rc = -1;
-    if (!text->chunks || !types || !values || !lengths || !formats || !sql) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    int n = 0;
-    for (int r = 0; r < nrows; r++) {
-        for (int c = 0; c < ncols; c++) {
-            if (!oxpg_column_needs_text(cols, c) || PQgetisnull(res, r, c))
-                continue;
-            types[n] = PQftype(res, c);
-            values[n] = PQgetvalue(res, r, c);
-            lengths[n] = PQgetlength(res, r, c);
-            formats[n] = 1;
-            if (++n == OXPG_TEXT_CHUNK) {
-                if (send_text_chunk(self, call, sql, n, types, values, lengths, formats, text) < 0)
-                    goto done;
-                n = 0;
-            }
-        }
-    }
-    if (n > 0 && send_text_chunk(self, call, sql, n, types, values, lengths, formats, text) < 0)
-        goto done;
-    rc = 0;
-done:
-    PyMem_Free(types);
-    PyMem_Free((void *)values);
-    PyMem_Free(lengths);
-    PyMem_Free(formats);
-    PyMem_Free(sql);
-    return rc;
-}
-
-static void free_text_forms(OxpgTextForms *text)
-{
-    for (int i = 0; i < text->count; i++)
-        PQclear(text->chunks[i]);
-    PyMem_Free(text->chunks);
-    text->chunks = NULL;
-    text->count = 0;
-}
-
-/* The pending oxpg exception's SQLSTATE and the start of its message, copied, the
- * exception left in place. Returns 0 when there is none (or it has no SQLSTATE). */
-static int pending_error(OxpgState *st, char sqlstate[6], char *message, size_t cap)
-{
-    if (!PyErr_Occurred() || !PyErr_ExceptionMatches(st->DatabaseError))
-        return 0;
-    PyObject *exc = oxpg_err_take();
-    PyObject *code = PyObject_GetAttrString(exc, "sqlstate");
-    PyObject *text = PyObject_Str(exc);
-    const char *code_utf8 = code != NULL && PyUnicode_Check(code) ? PyUnicode_AsUTF8(code) : NULL;
-    const char *text_utf8 = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
-    int found = code_utf8 != NULL && strlen(code_utf8) == 5 && text_utf8 != NULL;
-    if (found) {
-        memcpy(sqlstate, code_utf8, 6);
-        PyOS_snprintf(message, cap, "%s", text_utf8);
-    }
-    PyErr_Clear();
-    Py_XDECREF(code);
-    Py_XDECREF(text);
-    oxpg_err_restore(exc);
-    return found;
-}
-
-/* The server refuses binary output for a column type without a send function
- * (aclitem) at the statement's first row: after it started running, with whatever
- * it did so far done (a nextval, an advisory lock, a FETCH's move). So the format is
- * chosen before the statement runs (see result_format) and such a failure is never
- * run again: it only happens when the description oxpg had went stale (a table
- * changed by another session), and the error then says why. stmt (NULL when it was
- * dropped from the cache) is described afresh on its next run. */
-static void explain_no_binary_output(OxpgClient *self, OxpgStatement *stmt)
-{
-    char code[6], message[128];
-    if (self->conn == NULL || !pending_error(self->st, code, message, sizeof(message)) ||
-        strcmp(code, "42883") != 0 || strstr(message, "no binary output function") == NULL)
-        return;
-    if (stmt != NULL)
-        stmt->described = 0;
-    PyObject *exc = oxpg_err_take();
-    PyObject *r = PyObject_CallMethod(exc, "add_note", "s",
-                                      "oxpg asked for binary results because the statement's columns had binary "
-                                      "output when it was described; it was not run again (it may have done "
-                                      "something already). Running it again describes it afresh.");
-    Py_XDECREF(r);
-    PyErr_Clear();
-    oxpg_err_restore(exc);
-}
-
-/* One unnamed statement (or, simple, a simple-protocol script). */
-static PGresult *run_unnamed(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const char *sql,
-                             const OxpgParams *p, int simple, int result_format)
-{
-    PGresult *res = send_and_collect(self, call, sql, p, simple, result_format);
-    if (res == NULL && result_format == 1)
-        explain_no_binary_output(self, stmt);
-    return res;
-}
-
-/* Text for results nobody decodes (execute(): any column type comes as text) and for
- * statements with a column that cannot come as binary; binary otherwise. A statement
- * not seen before is described first (one more round trip, once per statement and
- * client), since a column without binary output fails only once the statement runs. */
-static int result_format(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const char *sql,
-                         const OxpgParams *p, int rows_wanted)
-{
-    if (!rows_wanted)
-        return 0;
-    if (!stmt->described) {
-        PGresult *described = oxpg_client_describe(self, call, sql, p);
-        if (described == NULL)
-            return -1;
-        stmt->text_results = (char)oxpg_client_describe_needs_text(self, described);
-        stmt->described = 1;
-        PQclear(described);
-    }
-    return stmt->text_results ? 0 : 1;
-}
-
 /* The server ignores parameters beyond the highest $n when their types are declared,
  * so a surplus value would vanish silently. */
 int oxpg_client_check_param_count(OxpgClient *self, const char *sql, Py_ssize_t sql_len, Py_ssize_t given)
@@ -495,457 +258,6 @@ int oxpg_client_check_param_count(OxpgClient *self, const char *sql, Py_ssize_t 
     else
         PyErr_Format(st->ProgrammingError, "%zd parameters given but the statement uses only $1..$%ld", given, used);
     return -1;
-}
-
-/* Parameters sent with OID 0 (str, NULL, some ranges) got their types from the
- * context when the statement was prepared; a table recreated with other column
- * types since then makes them wrong (42804), where the unprepared statement would
- * infer afresh. */
-static int has_inferred_types(const OxpgStatement *stmt)
-{
-    for (int i = 0; i < stmt->nparams; i++) {
-        if (stmt->param_types[i] == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* True when the pending exception says the server no longer has our prepared
- * statement as it was: its result type changed under DDL (0A000, "cached plan must
- * not change result type") or it is gone (26000: DEALLOCATE behind our back, or a
- * pooler moved us to another server session). */
-static int statement_invalidated(OxpgState *st, const OxpgStatement *stmt, int *gone)
-{
-    char code[6], message[128];
-    *gone = 0;
-    if (!pending_error(st, code, message, sizeof(message)))
-        return 0;
-    if (strcmp(code, "26000") == 0)
-        return *gone = 1;
-    if (strcmp(code, "0A000") == 0)
-        return strstr(message, "cached plan must not change result type") != NULL;
-    /* An enum or domain dropped and created anew: the statement names the old OID,
-     * which no unprepared run would. */
-    if (strcmp(code, "XX000") == 0)
-        return strstr(message, "cache lookup failed for type") != NULL;
-    /* A type mismatch (42xxx, found while the statement is analysed or planned again,
-     * before it runs) may mean the inferred types went stale: worth one unprepared
-     * try. Not a data error (22xxx): that may come from a statement already running. */
-    return has_inferred_types(stmt) && strncmp(code, "42", 2) == 0;
-}
-
-#define CLOSE_SAVEPOINT "_oxpg_deallocate"
-
-/* DEALLOCATE the statements the cache evicted. Failures are not the caller's
- * business: the names are dropped and the server frees them with the session. A
- * statement may be gone already (a pooler moved us to another server session, or
- * DEALLOCATE behind our back): inside a transaction a savepoint keeps that failure
- * from aborting the caller's transaction. */
-static void close_evicted(OxpgClient *self, OxpgCall *call)
-{
-    OxpgStatementCache *cache = &self->cache;
-    PGTransactionStatusType ts = PQtransactionStatus(self->conn);
-    if (cache->n_to_close == 0 || (ts != PQTRANS_IDLE && ts != PQTRANS_INTRANS))
-        return;
-    int in_transaction = ts == PQTRANS_INTRANS;
-    static const char begin[] = "SAVEPOINT " CLOSE_SAVEPOINT ";";
-    static const char end[] = "RELEASE SAVEPOINT " CLOSE_SAVEPOINT ";";
-    size_t each = sizeof("DEALLOCATE ;") - 1 + OXPG_STATEMENT_NAME_SIZE;
-    char *sql = PyMem_Malloc((size_t)cache->n_to_close * each + sizeof(begin) + sizeof(end));
-    if (sql == NULL)
-        return;
-    char *out = sql;
-    if (in_transaction)
-        out += sprintf(out, "%s", begin);
-    for (int i = 0; i < cache->n_to_close; i++)
-        out += sprintf(out, "DEALLOCATE %s;", cache->to_close[i]);
-    if (in_transaction)
-        sprintf(out, "%s", end);
-    cache->n_to_close = 0;
-    PyObject *pending = oxpg_err_take();
-    PGresult *r = send_and_collect(self, call, sql, NULL, 1, 0);
-    if (r == NULL && self->conn != NULL && in_transaction) {
-        /* Prepared statements are not transactional: those deallocated stay so. */
-        PyErr_Clear();
-        r = send_and_collect(self, call,
-                             "ROLLBACK TO SAVEPOINT " CLOSE_SAVEPOINT ";" "RELEASE SAVEPOINT " CLOSE_SAVEPOINT, NULL,
-                             1, 0);
-    }
-    PQclear(r);
-    if (self->conn != NULL)
-        PyErr_Clear();
-    else
-        Py_CLEAR(pending); /* the connection died: report that instead */
-    if (pending != NULL)
-        oxpg_err_restore(pending);
-    PyMem_Free(sql);
-}
-
-static PGresult *send_prepared(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const OxpgParams *p,
-                               int result_format)
-{
-    PGconn *conn = self->conn;
-    int sent;
-    Py_BEGIN_ALLOW_THREADS
-    sent = PQsendQueryPrepared(conn, stmt->name, p->count, p->values, p->lengths, p->formats, result_format);
-    Py_END_ALLOW_THREADS
-    if (!sent) {
-        oxpg_conn_send_failed(self, "could not send the query");
-        return NULL;
-    }
-    PGresult *res = oxpg_client_collect(self, call);
-    if (res == NULL && result_format == 1)
-        explain_no_binary_output(self, stmt);
-    return res;
-}
-
-/* A str goes untyped (OID 0) and takes the type the server infers from the
- * statement's context, which a prepared statement keeps. DDL since then, by any
- * session, can change the context without any message saying so. Inferred as text
- * or varchar, a stale type cannot change a value: no assignment or implicit cast
- * from them to another type family exists, so a changed context makes the
- * statement fail (42804, 42883) and the cache runs it afresh. Inferred as anything
- * else (numeric, timestamptz, an enum), a stale type would convert silently (2.5
- * rounded into a column recreated as int): such values always get a fresh Parse.
- * docs/decisions.md has the reasoning and the residual case. */
-static int infers_values(const OxpgParams *p)
-{
-    for (int i = 0; i < p->count; i++) {
-        if (p->types[i] == 0 && p->values[i] != NULL)
-            return 1;
-    }
-    return 0;
-}
-
-/* Ask the server which types it inferred for stmt's untyped parameters. */
-static int describe_inferred(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt)
-{
-    if (!PQsendDescribePrepared(self->conn, stmt->name))
-        return oxpg_conn_send_failed(self, "could not send the query");
-    PGresult *r = oxpg_client_collect(self, call);
-    if (r == NULL)
-        return -1;
-    int n = PQnparams(r);
-    for (int i = 0; i < n && i < stmt->nparams; i++) {
-        Oid inferred = PQparamtype(r, i);
-        if (stmt->param_types[i] == 0 && inferred != OXPG_TEXTOID && inferred != OXPG_VARCHAROID)
-            stmt->infers_non_text = 1;
-    }
-    PQclear(r);
-    return 0;
-}
-
-/* Prepare stmt on the server under a fresh name. */
-static int prepare(OxpgClient *self, OxpgCall *call, OxpgStatement *stmt, const char *sql, const OxpgParams *p)
-{
-    /* Make room first (stmt is the newest, never the one evicted), so the server
-     * never holds more than the cache's capacity of statements. */
-    if (oxpg_cache_trim(&self->cache) < 0)
-        return -1;
-    close_evicted(self, call);
-    if (self->conn == NULL)
-        return -1;
-    oxpg_cache_name(&self->cache, stmt);
-    PGconn *conn = self->conn;
-    int sent;
-    Py_BEGIN_ALLOW_THREADS
-    sent = PQsendPrepare(conn, stmt->name, sql, p->count, p->types);
-    Py_END_ALLOW_THREADS
-    PGresult *r = NULL;
-    if (!sent)
-        oxpg_conn_send_failed(self, "could not send the query");
-    else
-        r = oxpg_client_collect(self, call);
-    if (r == NULL) {
-        stmt->name[0] = '\0'; /* nothing to close on the server */
-        return -1;
-    }
-    PQclear(r);
-    self->cache.prepared++;
-    return has_inferred_types(stmt) ? describe_inferred(self, call, stmt) : 0;
-}
-
-/* Run a statement through the cache: unnamed until it has been used
- * prepare_threshold times, then prepared once and executed by name. *stmtp becomes
- * NULL when the entry had to be dropped. */
-/* Drop *stmtp from the cache, keeping the pending exception. */
-static void forget_statement(OxpgClient *self, OxpgStatement **stmtp, int server_dropped_it)
-{
-    PyObject *pending = oxpg_err_take();
-    if (server_dropped_it)
-        (*stmtp)->name[0] = '\0'; /* nothing to DEALLOCATE */
-    oxpg_cache_forget(&self->cache, *stmtp);
-    *stmtp = NULL;
-    PyErr_Clear();
-    oxpg_err_restore(pending);
-}
-
-/* What to do when the server lost (26000) or never had (42P05: the name was taken)
- * a statement we prepared. */
-#define POOLER_HINT                                                                                              \
-    "behind a transaction-mode pooler such as PgBouncer, which moves a client between server sessions, "     \
-    "connect with statement_cache_size=0"
-
-/* Replace the pending error with InvalidCachedStatementError: the same diagnostics
- * (callers that retry by SQLSTATE still see 0A000, 26000, ...), a message that says
- * what to do. lost: the server lost the statement rather than DDL changing it. */
-static void raise_invalid_cached(OxpgState *st, int lost)
-{
-    PyObject *cause = oxpg_err_take();
-    if (cause == NULL)
-        return;
-    PyObject *text = PyObject_Str(cause);
-    PyObject *message =
-        text == NULL ? NULL
-        : lost       ? PyUnicode_FromFormat("%U: the server session does not hold this statement as oxpg's cache "
-                                            "prepared it (%s); the transaction is now aborted: roll back and run "
-                                            "it again",
-                                            text, POOLER_HINT)
-                     : PyUnicode_FromFormat("%U: a cached prepared statement became invalid inside a transaction, "
-                                            "which is now aborted; roll back and run it again (oxpg dropped the "
-                                            "statement from its cache)",
-                                            text);
-    PyObject *exc = message != NULL ? PyObject_CallOneArg(st->InvalidCachedStatementError, message) : NULL;
-    PyObject *attrs = PyObject_GetAttrString(cause, "__dict__");
-    PyObject *mine = exc != NULL ? PyObject_GetAttrString(exc, "__dict__") : NULL;
-    if (attrs != NULL && mine != NULL && PyDict_Check(mine))
-        PyDict_Update(mine, attrs);
-    Py_XDECREF(text);
-    Py_XDECREF(message);
-    Py_XDECREF(attrs);
-    Py_XDECREF(mine);
-    if (exc == NULL) {
-        PyErr_Clear();
-        oxpg_err_restore(cause);
-        return;
-    }
-    PyErr_Clear();
-    PyException_SetCause(exc, Py_NewRef(cause));
-    PyException_SetContext(exc, cause); /* steals cause */
-    oxpg_err_restore(exc);
-}
-
-/* Log, once per client, that the server lost a statement of ours (handled: it ran
- * unprepared) and what to do when that keeps happening. The pending exception, if
- * any, survives; a failing log handler is not the caller's business. */
-static void warn_lost(OxpgClient *self, const char *sqlstate)
-{
-    if (self->cache.warned_lost)
-        return;
-    self->cache.warned_lost = 1;
-    PyObject *pending = oxpg_err_take();
-    PyObject *logging = PyImport_ImportModule("logging");
-    PyObject *logger = logging != NULL ? PyObject_CallMethod(logging, "getLogger", "s", "oxpg") : NULL;
-    PyObject *r = logger != NULL ? PyObject_CallMethod(logger, "warning", "ss",
-                                                       "a prepared statement of oxpg's cache was missing from the "
-                                                       "server session, or its name was taken there (SQLSTATE %s); "
-                                                       "oxpg ran the statement unprepared. If this repeats: "
-                                                       POOLER_HINT,
-                                                       sqlstate)
-                                 : NULL;
-    Py_XDECREF(r);
-    Py_XDECREF(logger);
-    Py_XDECREF(logging);
-    PyErr_Clear();
-    oxpg_err_restore(pending);
-}
-
-/* The server does not hold *stmtp as we prepared it (the pending error says why).
- * Drop it from the cache; outside a transaction nothing ran and nothing was lost,
- * so run it again unprepared. Inside one the failure aborted the transaction: only
- * the caller can retry. lost: 26000 or 42P05, nothing of ours to DEALLOCATE. */
-static PGresult *run_unprepared_again(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
-                                      const OxpgParams *p, int lost, int format)
-{
-    char code[6] = "", message[8];
-    if (lost)
-        pending_error(self->st, code, message, sizeof(message));
-    forget_statement(self, stmtp, lost);
-    if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) {
-        PyErr_Clear();
-        if (lost)
-            warn_lost(self, code);
-        return run_unnamed(self, call, NULL, sql, p, 0, format);
-    }
-    raise_invalid_cached(self->st, lost);
-    return NULL;
-}
-
-/* True when the pending error is 42P05: a statement of that name already exists in
- * the server session, and it is not ours. */
-static int name_taken(OxpgState *st)
-{
-    char code[6], message[8];
-    return pending_error(st, code, message, sizeof(message)) && strcmp(code, "42P05") == 0;
-}
-
-static PGresult *run_cached_inner(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
-                                  const OxpgParams *p, int rows_wanted)
-{
-    OxpgStatement *stmt = *stmtp;
-    OxpgStatementCache *cache = &self->cache;
-    int format = result_format(self, call, stmt, sql, p, rows_wanted);
-    if (format < 0)
-        return NULL;
-    if (stmt->name[0] == '\0') {
-        if (cache->capacity == 0 || stmt->uses < (unsigned long)cache->threshold)
-            return run_unnamed(self, call, stmt, sql, p, 0, format);
-        if (prepare(self, call, stmt, sql, p) < 0) {
-            if (self->conn == NULL || !name_taken(self->st))
-                return NULL;
-            return run_unprepared_again(self, call, stmtp, sql, p, 1, format);
-        }
-    }
-    if (stmt->infers_non_text && infers_values(p))
-        return run_unnamed(self, call, stmt, sql, p, 0, format);
-    PGresult *res = send_prepared(self, call, stmt, p, format);
-    if (res != NULL || self->conn == NULL)
-        return res;
-    int gone = 0;
-    if (!statement_invalidated(self->st, stmt, &gone))
-        return NULL;
-    /* 26000: only this statement is gone. 0A000: its result type changed under DDL.
-     * 42 with inferred types: they may be stale. Each fails before the statement
-     * runs, so it is prepared afresh; if the unprepared run fails the same way, that
-     * error is the caller's, as it would have been without the cache. */
-    return run_unprepared_again(self, call, stmtp, sql, p, gone, format);
-}
-
-/* Run a statement through the cache: unnamed until it has been used
- * prepare_threshold times, then prepared once and executed by name. *stmtp becomes
- * NULL when the entry had to be dropped. A statement that never succeeded is not
- * kept, and the cache is trimmed only after a success, so a rejected statement
- * cannot push out a good one. */
-static PGresult *run_cached(OxpgClient *self, OxpgCall *call, OxpgStatement **stmtp, const char *sql,
-                            const OxpgParams *p, int rows_wanted)
-{
-    PGresult *res = run_cached_inner(self, call, stmtp, sql, p, rows_wanted);
-    if (*stmtp == NULL || self->conn == NULL)
-        return res;
-    if (res == NULL) {
-        if (!(*stmtp)->succeeded)
-            forget_statement(self, stmtp, 0);
-        return NULL;
-    }
-    (*stmtp)->succeeded = 1;
-    if (oxpg_cache_trim(&self->cache) < 0) {
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
-/* Ask the catalog about oids (and, round by round, the types they refer to:
- * element, base and field types), storing the answers in the client's type cache. */
-static int lookup_types(OxpgClient *self, OxpgCall *call, const Oid *oids, int n)
-{
-    Oid *ask = PyMem_Malloc(sizeof(Oid) * (size_t)(n > 0 ? n : 1));
-    if (ask == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    memcpy(ask, oids, sizeof(Oid) * (size_t)n);
-    int n_ask = n;
-    int rc = 0;
-    /* Nesting deeper than a few levels of distinct user types is rare; what is left
-     * unanswered decodes as text or raises DataError, never wrongly. */
-    for (int round = 0; rc == 0 && n_ask > 0 && round < 8; round++) {
-        /* '{4294967295,...}': at most 11 bytes per OID. */
-        char *literal = PyMem_Malloc((size_t)n_ask * 11 + 3);
-        if (literal == NULL) {
-            PyErr_NoMemory();
-            rc = -1;
-            break;
-        }
-        char *out = literal;
-        *out++ = '{';
-        for (int k = 0; k < n_ask; k++)
-            out += sprintf(out, k == 0 ? "%u" : ",%u", (unsigned)ask[k]);
-        strcpy(out, "}");
-        const char *values[1] = {literal};
-        PGconn *conn = self->conn;
-        int sent;
-        Py_BEGIN_ALLOW_THREADS
-        sent = PQsendQueryParams(conn, oxpg_types_catalog_sql, 1, NULL, values, NULL, NULL, 0);
-        Py_END_ALLOW_THREADS
-        PyMem_Free(literal);
-        if (!sent) {
-            rc = oxpg_conn_send_failed(self, "could not send the query");
-            break;
-        }
-        PGresult *answer = oxpg_client_collect(self, call);
-        if (answer == NULL) {
-            rc = -1;
-            break;
-        }
-        Oid *next = NULL;
-        int n_next = 0;
-        rc = oxpg_types_load(self->st, &self->types, answer, ask, n_ask, &next, &n_next);
-        PQclear(answer);
-        PyMem_Free(ask);
-        ask = next;
-        n_ask = n_next;
-    }
-    PyMem_Free(ask);
-    return rc;
-}
-
-static int resolve(OxpgClient *self, OxpgCall *call, const PGresult *res, int any_format);
-
-int oxpg_client_resolve_types(OxpgClient *self, OxpgCall *call, const PGresult *res)
-{
-    return resolve(self, call, res, 0);
-}
-
-int oxpg_client_resolve_described(OxpgClient *self, OxpgCall *call, const PGresult *described)
-{
-    return resolve(self, call, described, 1);
-}
-
-/* any_format: a Describe result, whose columns all say text format. */
-static int resolve(OxpgClient *self, OxpgCall *call, const PGresult *res, int any_format)
-{
-    int ncols = PQnfields(res);
-    Oid small[16];
-    Oid *unknown = ncols <= 16 ? small : PyMem_Malloc(sizeof(Oid) * (size_t)ncols);
-    if (unknown == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    int n = 0;
-    for (int c = 0; c < ncols; c++) {
-        Oid oid = PQftype(res, c);
-        if ((!any_format && PQfformat(res, c) != 1) || oxpg_types_settled(&self->types, oid))
-            continue;
-        int seen = 0;
-        for (int k = 0; k < n && !seen; k++)
-            seen = unknown[k] == oid;
-        if (!seen)
-            unknown[n++] = oid;
-    }
-    int rc = n > 0 ? lookup_types(self, call, unknown, n) : 0;
-    if (unknown != small)
-        PyMem_Free(unknown);
-    return rc;
-}
-
-/* Describe res's columns, reusing the cached statement's description when it still
- * fits. Returns the columns to decode with (stmt's or *local's), NULL on error. */
-static const OxpgColumns *columns_for(OxpgClient *self, OxpgStatement *stmt, const PGresult *res,
-                                      OxpgColumns *local)
-{
-    if (stmt != NULL && oxpg_columns_match(&stmt->columns, res, &self->types))
-        return &stmt->columns;
-    if (oxpg_columns_init(local, res, &self->types) < 0)
-        return NULL;
-    if (stmt == NULL || stmt->name[0] == '\0')
-        return local;
-    /* Prepared statements keep their description: later results skip this work. */
-    oxpg_columns_clear(&stmt->columns);
-    stmt->columns = *local;
-    local->columns = NULL;
-    local->count = 0;
-    return &stmt->columns;
 }
 
 /* Zone names PostgreSQL reports for UTC: no conversion needed. */
@@ -985,87 +297,16 @@ PyObject *oxpg_client_timezone(OxpgClient *self)
     return self->timezone;
 }
 
-/* Lock held: send, collect and decode. */
+/* Lock held, the connection open: run the query op to its end. */
 static PyObject *run_locked(OxpgClient *self, OxpgCall *call, PyObject *sql_obj, const char *sql,
-                            Py_ssize_t sql_len, OxpgParams *params, int simple, RunMode mode, long row_base)
+                            Py_ssize_t sql_len, OxpgParams *params, int simple, OxpgQueryMode mode, long row_base)
 {
-    OxpgState *st = self->st;
-    OxpgStatement *stmt = NULL;
-    OxpgColumns local;
-    memset(&local, 0, sizeof(local));
-    OxpgTextForms text = {NULL, 0};
+    OxpgQueryOp q;
     PyObject *out = NULL;
-    PGresult *res = NULL;
-    if (!simple) {
-        stmt = oxpg_cache_get(&self->cache, sql_obj, params->count, params->types);
-        if (stmt == NULL && PyErr_Occurred())
-            return NULL;
-    }
-    /* Counting placeholders scans the SQL: once per cached statement is enough (the
-     * same text with the same number of parameters passes or fails alike). */
-    if (stmt == NULL || !stmt->params_checked) {
-        if (oxpg_client_check_param_count(self, sql, sql_len, params->count) < 0) {
-            if (stmt != NULL && !stmt->succeeded)
-                oxpg_cache_forget(&self->cache, stmt);
-            return NULL;
-        }
-        if (stmt != NULL)
-            stmt->params_checked = 1;
-    }
-    res = stmt != NULL ? run_cached(self, call, &stmt, sql, params, mode != RUN_EXECUTE)
-                       : run_unnamed(self, call, NULL, sql, params, simple, mode != RUN_EXECUTE && !simple);
-    /* The statement changed the session (DISCARD ALL, DDL, client_encoding): the
-     * cache may be emptied, so stmt is not used from here. */
-    if (OXPG_UNLIKELY(self->notes != 0)) {
-        stmt = NULL;
-        if (oxpg_wait_settle(self) < 0)
-            goto done;
-    }
-    if (res == NULL)
-        goto done;
-    if (mode == RUN_EXECUTE) {
-        out = oxpg_result_rowcount(res);
-        goto done;
-    }
-    if (oxpg_client_resolve_types(self, call, res) < 0)
-        goto done;
-    for (int attempt = 0;; attempt++) {
-        OxpgColumns *cols = (OxpgColumns *)columns_for(self, stmt, res, &local);
-        if (cols == NULL || (cols->needs_text && fetch_text_forms(self, call, res, cols, &text) < 0))
-            goto done;
-        cols->timezone = oxpg_client_timezone(self);
-        cols->row_base = row_base; /* set on every run: cached columns are shared */
-        self->types.missing = 0;
-        out = oxpg_result_rows(st, res, cols, &text, mode != RUN_TUPLES, mode == RUN_CURSOR);
-        /* A record field (or array element) of a type nobody asked the catalog
-         * about: an anonymous record's field types are only in its data. Look it up
-         * and decode again; each round learns at least one type. With the errors
-         * kept in place, out holds the rows that met it. */
-        Oid missing = self->types.missing;
-        if ((out != NULL && mode != RUN_CURSOR) || missing == 0 || attempt == 8 || self->conn == NULL)
-            break;
-        PyObject *pending = oxpg_err_take();
-        int rc = lookup_types(self, call, &missing, 1);
-        if (rc < 0) {
-            Py_XDECREF(pending);
-            Py_CLEAR(out);
-            goto done;
-        }
-        oxpg_err_restore(pending);
-        if (oxpg_types_settled(&self->types, missing) == 0)
-            break;
-        PyErr_Clear();
-        Py_CLEAR(out);
-        free_text_forms(&text);
-        oxpg_columns_clear(&local);
-    }
-done:
-    free_text_forms(&text);
-    oxpg_columns_clear(&local);
-    PQclear(res);
-    /* The client's own round trips (catalog, text forms) go through the same
-     * bookkeeping; a lost connection took its prepared statements with it. */
-    if (OXPG_UNLIKELY(self->notes != 0 || self->conn == NULL) && oxpg_wait_settle(self) < 0)
+    if (oxpg_query_op_start(self, &q, call, sql_obj, sql, sql_len, params, simple, mode, row_base) == 0 &&
+        oxpg_wait_query(self, &q) == 0)
+        out = oxpg_query_op_take(&q, NULL);
+    if (oxpg_query_op_clear(self, &q) < 0)
         Py_CLEAR(out);
     return out;
 }
@@ -1123,7 +364,7 @@ int oxpg_client_parse_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_
     return 0;
 }
 
-static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, RunMode mode, double timeout,
+static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, OxpgQueryMode mode, double timeout,
                      long row_base)
 {
     OxpgState *st = self->st;
@@ -1141,7 +382,7 @@ static PyObject *run(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, 
     /* Without parameters execute() uses the simple protocol, which allows several
      * statements in one string; query() always uses the extended protocol for
      * binary results. */
-    int simple = mode == RUN_EXECUTE && nargs == 1;
+    int simple = mode == OXPG_QUERY_EXECUTE && nargs == 1;
     PyObject *out = NULL;
     if (oxpg_client_lock(self) == 0) {
         /* The timeout counts from here: waiting for another thread's statement to
@@ -1176,7 +417,7 @@ static PyObject *Client_query(OxpgClient *self, PyObject *const *args, size_t na
     double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_DICTS, timeout, 0);
+    return run(self, args, nargs, OXPG_QUERY_DICTS, timeout, 0);
 }
 
 PyDoc_STRVAR(query_tuples_doc, "query_tuples($self, sql, /, *params, timeout=None)\n--\n\n"
@@ -1188,7 +429,7 @@ static PyObject *Client_query_tuples(OxpgClient *self, PyObject *const *args, si
     double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_TUPLES, timeout, 0);
+    return run(self, args, nargs, OXPG_QUERY_TUPLES, timeout, 0);
 }
 
 PyDoc_STRVAR(execute_doc, "execute($self, sql, /, *params, timeout=None)\n--\n\n"
@@ -1202,7 +443,7 @@ static PyObject *Client_execute(OxpgClient *self, PyObject *const *args, size_t 
     double timeout = self->command_timeout;
     if (OXPG_UNLIKELY(kwnames != NULL) && oxpg_client_parse_timeout(self, args, nargs, kwnames, &timeout) < 0)
         return NULL;
-    return run(self, args, nargs, RUN_EXECUTE, timeout, 0);
+    return run(self, args, nargs, OXPG_QUERY_EXECUTE, timeout, 0);
 }
 
 PyDoc_STRVAR(cursor_fetch_doc, "_cursor_fetch($self, row_base, sql, /, *, timeout=None)\n--\n\n"
@@ -1223,7 +464,7 @@ static PyObject *Client_cursor_fetch(OxpgClient *self, PyObject *const *args, si
     long row_base = PyLong_AsLong(args[0]);
     if (row_base == -1 && PyErr_Occurred())
         return NULL;
-    return run(self, args + 1, 1, RUN_CURSOR, timeout, row_base);
+    return run(self, args + 1, 1, OXPG_QUERY_CURSOR, timeout, row_base);
 }
 
 PyDoc_STRVAR(close_doc, "close($self, /)\n--\n\nClose the connection. Calling it again does nothing.");

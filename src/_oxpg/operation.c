@@ -1,14 +1,14 @@
 /* _oxpg.Operation: a statement in flight that the caller drives itself, with the
- * socket's fileno() and step(), on any event loop. It is the read operation of
- * ops/read_op.c, the one the sync client's calls are driven through by wait.c, so
- * results, errors, COPY refusal, cancel and drain behave the same on both drivers.
- * The operation holds the client (its lock) from start to end: one statement in
- * flight per connection. */
+ * socket's fileno() and step(), on any event loop. It is the query operation of
+ * ops/query_op.c, the one query() is driven through by wait.c, so values, errors,
+ * the statement cache, COPY refusal, cancel and drain behave the same on both
+ * drivers. The operation holds the client (its lock) from start to end: one
+ * statement in flight per connection. */
 #include "oxpg/operation.h"
 #include "oxpg/compat.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
-#include "oxpg/read_op.h"
+#include "oxpg/query_op.h"
 #include "oxpg/result.h"
 #include "oxpg/wait.h"
 
@@ -20,91 +20,44 @@ typedef struct {
     PyObject_HEAD
     OxpgClient *client; /* strong reference */
     int state;
-    int as_dicts;
     int holds_lock;
+    PyObject *sql;  /* strong: q.sql points into its UTF-8 */
+    OxpgParams params;
+    int has_params;
     OxpgCall call;
-    OxpgReadOp op;
-    PGresult *last;
-    PyObject *rows; /* the decoded result once done */
+    OxpgQueryOp q;
+    int has_op;
+    PyObject *rows; /* the outcome once done */
 } OxpgOperation;
-
-static OxpgReadStep keep_last(OxpgClient *self, OxpgCall *call, PGresult *r, void *ctx)
-{
-    (void)self;
-    OxpgOperation *operation = ctx;
-    if (r == NULL)
-        return OXPG_READ_STOP;
-    if (oxpg_result_is_error(r)) {
-        oxpg_call_keep_error(call, r);
-    } else {
-        PQclear(operation->last);
-        operation->last = r;
-    }
-    return OXPG_READ_MORE;
-}
 
 /* The operation is over: the client is free again. */
 static void release(OxpgOperation *operation)
 {
-    PQclear(operation->last);
-    operation->last = NULL;
-    oxpg_call_clear(&operation->call);
-    oxpg_read_op_clear(&operation->op);
-    if (operation->holds_lock) {
-        operation->holds_lock = 0;
-        PyObject *pending = oxpg_err_take();
-        if (oxpg_wait_settle(operation->client) < 0 && pending == NULL)
+    PyObject *pending = oxpg_err_take();
+    if (operation->has_op) {
+        operation->has_op = 0;
+        if (oxpg_query_op_clear(operation->client, &operation->q) < 0 && pending == NULL)
             pending = oxpg_err_take();
         PyErr_Clear();
+    }
+    oxpg_call_clear(&operation->call);
+    if (operation->has_params) {
+        operation->has_params = 0;
+        oxpg_params_free(&operation->params);
+    }
+    if (operation->holds_lock) {
+        operation->holds_lock = 0;
         oxpg_client_unlock(operation->client);
-        oxpg_err_restore(pending);
     }
+    oxpg_err_restore(pending);
 }
 
-/* Rows as query() gives them. Types that need the catalog or the text-form round
- * trip are not decoded here yet (they need further round trips, which become
- * further states of the query operation): DataError says so. */
-static PyObject *decode(OxpgOperation *operation)
-{
-    OxpgClient *client = operation->client;
-    OxpgState *st = client->st;
-    const PGresult *res = operation->last;
-    if (res == NULL || PQresultStatus(res) == PGRES_EMPTY_QUERY) {
-        PyErr_SetString(st->ProgrammingError, "empty query: the statement has no SQL command");
-        return NULL;
-    }
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return PyList_New(0);
-    OxpgColumns cols;
-    if (oxpg_columns_init(&cols, res, &client->types) < 0)
-        return NULL;
-    PyObject *rows = NULL;
-    if (cols.needs_text) {
-        PyErr_SetString(st->DataError, "Operation: a column's type needs a catalog lookup or its text form, which "
-                                       "operations do not do yet; use query(), or cast the column to text");
-    } else {
-        cols.timezone = oxpg_client_timezone(client);
-        rows = oxpg_result_rows(st, res, &cols, NULL, operation->as_dicts, 0);
-    }
-    oxpg_columns_clear(&cols);
-    return rows;
-}
-
-/* The read op finished: turn its outcome into rows or an exception. */
+/* The query op finished: keep its outcome, or raise its exception. */
 static int finish(OxpgOperation *operation, OxpgIO io)
 {
-    OxpgClient *client = operation->client;
-    OxpgState *st = client->st;
     int rc = -1;
-    if (io == OXPG_IO_FAILED) {
-        /* the exception is set */
-    } else if (operation->call.copy_refused && client->conn != NULL) {
-        PyErr_SetString(st->NotSupportedError, "COPY is not supported by operations");
-    } else if (operation->call.error != NULL) {
-        oxpg_conn_raise_error(client, &operation->call);
-    } else if ((operation->rows = decode(operation)) != NULL) {
+    if (io == OXPG_IO_DONE && (operation->rows = oxpg_query_op_take(&operation->q, NULL)) != NULL)
         rc = 0;
-    }
     operation->state = rc == 0 ? OP_DONE : OP_FAILED;
     release(operation);
     return rc < 0 || PyErr_Occurred() ? -1 : 0;
@@ -121,7 +74,7 @@ static PyObject *Operation_step(OxpgOperation *operation, PyObject *Py_UNUSED(ig
         return PyLong_FromLong(OXPG_IO_DONE);
     if (oxpg_client_check_process(operation->client) < 0)
         return NULL;
-    OxpgIO io = oxpg_read_op_step(operation->client, &operation->op);
+    OxpgIO io = oxpg_query_op_step(operation->client, &operation->q);
     if (io == OXPG_IO_WANT_READ || io == OXPG_IO_WANT_WRITE)
         return PyLong_FromLong(io);
     if (finish(operation, io) < 0)
@@ -135,13 +88,13 @@ PyDoc_STRVAR(interrupt_doc, "interrupt($self, /)\n--\n\n"
 
 static PyObject *Operation_interrupt(OxpgOperation *operation, PyObject *Py_UNUSED(ignored))
 {
-    if (operation->state != OP_RUNNING || operation->op.draining)
+    if (operation->state != OP_RUNNING || operation->q.read.draining)
         Py_RETURN_NONE;
     OxpgState *st = operation->client->st;
     PyObject *cls = st->sqlstate_map != NULL ? PyDict_GetItemString(st->sqlstate_map, "57014") : NULL;
     PyErr_SetString(cls != NULL ? cls : st->OperationalError,
                     "the operation was interrupted and its statement cancelled on the server");
-    oxpg_read_op_interrupt(operation->client, &operation->op);
+    oxpg_read_op_interrupt(operation->client, &operation->q.read);
     Py_RETURN_NONE;
 }
 
@@ -152,7 +105,7 @@ PyDoc_STRVAR(abandon_doc, "abandon($self, /)\n--\n\n"
 static PyObject *Operation_abandon(OxpgOperation *operation, PyObject *Py_UNUSED(ignored))
 {
     if (operation->state == OP_RUNNING) {
-        oxpg_read_op_abandon(operation->client, &operation->op);
+        oxpg_read_op_abandon(operation->client, &operation->q.read);
         PyErr_Clear();
         operation->state = OP_FAILED;
         release(operation);
@@ -199,8 +152,8 @@ static void Operation_finalize(OxpgOperation *operation)
         return;
     PyObject *pending = oxpg_err_take();
     PyErr_SetString(operation->client->st->InterfaceError, "the operation was dropped while running");
-    oxpg_read_op_interrupt(operation->client, &operation->op);
-    oxpg_wait_op(operation->client, &operation->op);
+    oxpg_read_op_interrupt(operation->client, &operation->q.read);
+    oxpg_wait_query(operation->client, &operation->q);
     PyErr_Clear();
     operation->state = OP_FAILED;
     release(operation);
@@ -228,9 +181,12 @@ static void Operation_dealloc(OxpgOperation *operation)
         return;
     PyTypeObject *type = Py_TYPE(operation);
     PyObject_GC_UnTrack(operation);
-    PQclear(operation->last);
+    if (operation->has_op) /* a forked child's copy of a running op: nothing to end, nothing to unlock */
+        oxpg_query_op_free(&operation->q);
     oxpg_call_clear(&operation->call);
-    oxpg_read_op_clear(&operation->op);
+    if (operation->has_params)
+        oxpg_params_free(&operation->params);
+    Py_CLEAR(operation->sql);
     Py_CLEAR(operation->rows);
     Py_CLEAR(operation->client);
     type->tp_free((PyObject *)operation);
@@ -271,8 +227,8 @@ PyType_Spec oxpg_operation_spec = {
 
 const char oxpg_start_query_doc[] =
     "_start_query($self, as_dicts, sql, /, *params)\n--\n\n"
-    "Send one statement (unnamed, binary results) and return the Operation that reads\n"
-    "its result. The client is held until the operation is done.";
+    "Start one statement as query() (as_dicts) or query_tuples() runs it, and return\n"
+    "the Operation that drives it. The client is held until the operation is done.";
 
 PyObject *oxpg_operation_start(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -288,43 +244,34 @@ PyObject *oxpg_operation_start(OxpgClient *self, PyObject *const *args, Py_ssize
     const char *sql = oxpg_client_sql(self, args[1], &sql_len);
     if (sql == NULL)
         return NULL;
-    OxpgParams params;
-    if (oxpg_params_encode(st, &params, args + 2, nargs - 2, self->types.encoders) < 0)
-        return NULL;
-    OxpgOperation *operation = NULL;
-    if (oxpg_client_lock(self) < 0)
-        goto done;
-    if (oxpg_client_check_usable(self) < 0 || (oxpg_stream_abandon(self), self->conn == NULL) ||
-        oxpg_client_check_param_count(self, sql, sql_len, params.count) < 0)
-        goto unlock;
-    OxpgCall reset_call;
-    oxpg_call_init(&reset_call, -1);
-    if (oxpg_client_reset_single_row(self, &reset_call) < 0)
-        goto unlock;
-    operation = PyObject_GC_New(OxpgOperation, st->OperationType);
+    OxpgOperation *operation = PyObject_GC_New(OxpgOperation, st->OperationType);
     if (operation == NULL)
-        goto unlock;
+        return NULL;
     operation->client = (OxpgClient *)Py_NewRef(self);
-    operation->state = OP_RUNNING;
-    operation->as_dicts = as_dicts;
+    operation->state = OP_FAILED;
     operation->holds_lock = 0;
-    operation->last = NULL;
+    operation->sql = Py_NewRef(args[1]);
+    operation->has_params = 0;
+    operation->has_op = 0;
     operation->rows = NULL;
     oxpg_call_init(&operation->call, -1);
-    oxpg_read_op_init(&operation->op, &operation->call, keep_last, operation);
     PyObject_GC_Track(operation);
-    if (!PQsendQueryParams(self->conn, sql, params.count, params.types, params.values, params.lengths,
-                           params.formats, 1)) {
-        oxpg_conn_send_failed(self, "could not send the query");
-        operation->state = OP_FAILED;
-        Py_CLEAR(operation);
-        goto unlock;
-    }
+    if (oxpg_params_encode(st, &operation->params, args + 2, nargs - 2, self->types.encoders) < 0)
+        goto fail;
+    operation->has_params = 1;
+    if (oxpg_client_lock(self) < 0)
+        goto fail;
     operation->holds_lock = 1; /* released when the operation ends */
-    goto done;
-unlock:
-    oxpg_client_unlock(self);
-done:
-    oxpg_params_free(&params);
+    if (oxpg_client_check_usable(self) < 0 || (oxpg_stream_abandon(self), self->conn == NULL))
+        goto fail;
+    operation->has_op = 1;
+    if (oxpg_query_op_start(self, &operation->q, &operation->call, args[1], sql, sql_len, &operation->params, 0,
+                            as_dicts ? OXPG_QUERY_DICTS : OXPG_QUERY_TUPLES, 0) < 0)
+        goto fail;
+    operation->state = OP_RUNNING;
     return (PyObject *)operation;
+fail:
+    release(operation);
+    Py_DECREF(operation);
+    return NULL;
 }

@@ -68,6 +68,7 @@ static void forget_answer(OxpgTypeInfo *e)
 {
     e->known = 0;
     e->no_send = 0;
+    e->no_receive = 0;
     e->kind = OXPG_TYPE_OTHER;
     e->sub = 0;
     e->name[0] = '\0';
@@ -148,7 +149,8 @@ const char oxpg_types_catalog_sql[] =
     "SELECT t.oid, t.typtype, t.typbasetype, t.typelem, t.typname, p.proname, "
     "CASE WHEN p.prolang = 12 THEN p.prosrc END, "
     "CASE WHEN t.typtype = 'c' THEN (SELECT pg_catalog.array_agg(a.atttypid ORDER BY a.attnum) "
-    "FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END "
+    "FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END, "
+    "t.typreceive = 0 "
     "FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_proc p ON p.oid = t.typsend "
     "WHERE t.oid = ANY($1::pg_catalog.oid[])";
 
@@ -211,9 +213,9 @@ static int parse_oid_list(const char *text, Oid **out, int *n)
 /* NULL when res has the shape oxpg_types_catalog_sql gives, else what is wrong. */
 static const char *malformed_answer(const PGresult *res, const Oid *asked, int n_asked)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 8)
-        return "not the 8 columns asked for";
-    for (int c = 0; c < 8; c++) {
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != OXPG_CATALOG_COLUMNS)
+        return "not the 9 columns asked for";
+    for (int c = 0; c < OXPG_CATALOG_COLUMNS; c++) {
         if (PQfformat(res, c) != 0)
             return "a column not in text format";
     }
@@ -262,6 +264,7 @@ int oxpg_types_load(OxpgState *st, OxpgTypeCache *tc, const PGresult *res, const
         Oid base = oid_at(res, r, 2), elem = oid_at(res, r, 3);
         PyOS_snprintf(e->name, sizeof(e->name), "%s", PQgetvalue(res, r, 4));
         e->no_send = PQgetisnull(res, r, 5);
+        e->no_receive = is(res, r, 8, "t");
         if (typtype == 'e') {
             e->kind = OXPG_TYPE_TEXT; /* enum_send sends the label */
         } else if (typtype == 'd') {
@@ -509,22 +512,25 @@ PyObject *oxpg_types_decode_text_form(OxpgTypeCache *tc, OxpgState *st, Oid oid,
 /* Nesting deeper than this is not followed (lookup_types asks at most 8 rounds). */
 #define OXPG_OUTPUT_DEPTH 8
 
-static int lacks_binary_output(const OxpgTypeCache *tc, Oid oid, int depth)
+static int needs_text_results(const OxpgTypeCache *tc, Oid oid, int depth)
 {
     if (oid == OXPG_PGNDISTINCTOID || oid == OXPG_PGDEPENDENCIESOID || oid == OXPG_PGMCVLISTOID ||
-        oid == OXPG_ANYARRAYOID)
+        oid == OXPG_PGBRINBLOOMSUMMARYOID || oid == OXPG_PGBRINMINMAXMULTISUMMARYOID || oid == OXPG_ANYARRAYOID)
         return 1;
     if (depth > OXPG_OUTPUT_DEPTH || oxpg_codec_lookup(oid) != NULL)
         return 0; /* every type of the static table has a send function */
     const OxpgTypeInfo *e = oxpg_types_find(tc, oid);
     if (e == NULL || !e->known)
         return 0;
-    if (e->no_send)
+    /* Without binary input the server cannot turn the binary value back into its
+     * text form, which a type without a decoder (or a registered text-form one) needs. */
+    int wants_text_form = e->kind == OXPG_TYPE_OTHER && (e->user == NULL || e->user_mode == OXPG_USER_TEXT_FORM);
+    if (e->no_send || (e->no_receive && wants_text_form))
         return 1;
     if (e->kind == OXPG_TYPE_ARRAY || e->kind == OXPG_TYPE_DOMAIN)
-        return lacks_binary_output(tc, e->sub, depth + 1);
+        return needs_text_results(tc, e->sub, depth + 1);
     for (int f = 0; e->kind == OXPG_TYPE_COMPOSITE && f < e->nfields; f++) {
-        if (lacks_binary_output(tc, e->fields[f], depth + 1))
+        if (needs_text_results(tc, e->fields[f], depth + 1))
             return 1;
     }
     return 0;
@@ -532,5 +538,5 @@ static int lacks_binary_output(const OxpgTypeCache *tc, Oid oid, int depth)
 
 int oxpg_types_need_text_results(const OxpgTypeCache *tc, Oid oid)
 {
-    return lacks_binary_output(tc, oid, 0);
+    return needs_text_results(tc, oid, 0);
 }

@@ -4,6 +4,7 @@
 #include "oxpg/compat.h"
 #include "oxpg/read_op.h"
 #include "oxpg/connect_op.h"
+#include "oxpg/query_op.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -63,10 +64,12 @@ OxpgWaitStatus oxpg_wait_socket(PGconn *conn, int events, double deadline)
     return wait_socket(conn, events, deadline, 1);
 }
 
-int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op)
+/* The loop of oxpg_wait_op and oxpg_wait_query: step(ctx) until done; op is the read
+ * op of the round trip in flight (its deadline, its drain). */
+static int drive(OxpgClient *self, OxpgIO (*step)(OxpgClient *, void *), void *ctx, OxpgReadOp *op)
 {
     for (;;) {
-        OxpgIO io = oxpg_read_op_step(self, op);
+        OxpgIO io = step(self, ctx);
         if (io == OXPG_IO_DONE)
             return 0;
         if (io == OXPG_IO_FAILED)
@@ -92,6 +95,28 @@ int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op)
             return -1; /* nothing was read yet: the caller decides how to end it */
         oxpg_read_op_interrupt(self, op);
     }
+}
+
+static OxpgIO step_read(OxpgClient *self, void *op)
+{
+    return oxpg_read_op_step(self, op);
+}
+
+static OxpgIO step_query(OxpgClient *self, void *q)
+{
+    return oxpg_query_op_step(self, q);
+}
+
+int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op)
+{
+    return drive(self, step_read, op, op);
+}
+
+int oxpg_wait_query(OxpgClient *self, OxpgQueryOp *q)
+{
+    if (q->status != OXPG_IO_WANT_READ)
+        return q->status == OXPG_IO_DONE ? 0 : -1;
+    return drive(self, step_query, q, &q->read);
 }
 
 int oxpg_wait_connect(OxpgState *st, OxpgConnectOp *op)

@@ -17,9 +17,16 @@ typedef struct OxpgCall OxpgCall;
 /* What a pipeline has queued, in order, for reading the results back. */
 typedef struct {
     int *kinds;
+    /* Per command: its results when read ahead of their turn (a statement queued
+     * later had to be described first: see pipeline.c), and whether its result comes
+     * in text with text forms (checked like stream()'s). */
+    PGresult **early;
+    char *has_early;
+    char *text_forms;
     int head; /* next to read */
     int count;
     int cap;
+    double send_timeout; /* pipeline(timeout=): bounds the reading ahead */
     /* The deadline of the call reading results now (one result() may read several),
      * -1 for none, and the timeout= it came from: each read's OxpgCall is built from
      * them. Set by _pipeline_next. */
@@ -141,6 +148,7 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
 PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *timeout);
 PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
+PyObject *oxpg_pipeline_active(OxpgClient *self, PyObject *ignored);
 /* Lock held: parse sql as the unnamed statement and describe it in one round trip,
  * looking up the column types the client does not know (the query op, driven by
  * wait.c). Returns the Describe's result (the caller clears it), NULL with an
@@ -148,6 +156,8 @@ PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *ignored);
 PGresult *oxpg_client_describe(OxpgClient *self, OxpgCall *call, const char *sql, const OxpgParams *p);
 /* Nonzero when a column of the described statement cannot come in binary format. */
 int oxpg_client_describe_needs_text(OxpgClient *self, const PGresult *described);
+/* Nonzero when a column has no binary decoder (query() fetches its text form). */
+int oxpg_client_describe_text_forms(OxpgClient *self, const PGresult *described);
 PyObject *oxpg_client_set_type_decoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_client_set_type_encoder(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *oxpg_client_type_encoders(OxpgClient *self, PyObject *ignored);

@@ -13,7 +13,7 @@
 /* What the statement's result becomes. OXPG_QUERY_CURSOR: dicts numbered from a row
  * offset, each undecodable row's DataError in its place (a server-side cursor's
  * FETCH). OXPG_QUERY_DESCRIBE: no run; the statement's description, its column
- * types looked up (oxpg_client_describe). */
+ * types looked up (oxpg_client_describe; inside a pipeline, see in_pipeline). */
 typedef enum {
     OXPG_QUERY_DICTS,
     OXPG_QUERY_TUPLES,
@@ -42,6 +42,14 @@ struct OxpgQueryOp {
     /* The round trip's results. */
     PGresult *last;
     int results_seen;
+    int ends_seen;
+    /* Describing inside the caller's pipeline (pipeline()): no sync of its own, so the
+     * pipeline's transaction stays whole. aborted: an earlier statement failed, the
+     * server skipped the describe; describe_failed: it failed itself, q->res holds
+     * its error result. */
+    int in_pipeline;
+    int aborted;
+    int describe_failed;
     /* Progress. */
     OxpgStatement *stmt; /* NULL once dropped from the cache, or with no cache entry */
     int format;          /* of the statement's results: 1 binary, 0 text */

@@ -60,6 +60,14 @@ int oxpg_column_needs_text(const OxpgColumns *cols, int c);
 PyObject *oxpg_result_rows(OxpgState *st, const PGresult *res, const OxpgColumns *cols, const OxpgTextForms *text,
                            int as_dicts, int keep_errors);
 
+/* A text-format result read where query() reads binary and fetches the text forms of
+ * the columns without a binary decoder (stream(), pipeline()): those columns are the
+ * server's output text here too; every other column must decode from text to the
+ * value its binary form gives, or DataError (naming who) refuses the result rather
+ * than return something query() would not. */
+int oxpg_columns_check_text_forms(OxpgState *st, const OxpgTypeCache *types, const OxpgColumns *cols,
+                                   const char *who);
+
 /* Row r of res as a dict or tuple (no text forms: the caller checked needs_text). */
 PyObject *oxpg_result_row(OxpgState *st, const PGresult *res, const OxpgColumns *cols, int r, int as_dicts);
 

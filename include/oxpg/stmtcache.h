@@ -30,6 +30,7 @@ struct OxpgStatement {
      * column cannot come in binary format (aclitem), so results come as text. */
     char described;
     char text_results;
+    char text_forms; /* a column has no binary decoder: pipeline() reads it as text too */
     char name[OXPG_STATEMENT_NAME_SIZE]; /* server-side name once prepared, "" before */
     OxpgColumns columns; /* result description, count 0 until first seen */
 };

@@ -657,6 +657,7 @@ static PyMethodDef client_methods[] = {
     {"_pipeline_sync", (PyCFunction)oxpg_pipeline_sync, METH_O, NULL},
     {"_pipeline_next", (PyCFunction)(void (*)(void))oxpg_pipeline_next, METH_FASTCALL, NULL},
     {"_pipeline_exit", (PyCFunction)oxpg_pipeline_exit, METH_NOARGS, NULL},
+    {"_pipeline_active", (PyCFunction)oxpg_pipeline_active, METH_NOARGS, NULL},
     {"_check_timeout", (PyCFunction)Client_check_timeout, METH_O, check_timeout_doc},
     {"_set_type_decoder", (PyCFunction)(void (*)(void))oxpg_client_set_type_decoder, METH_FASTCALL, NULL},
     {"_set_type_encoder", (PyCFunction)(void (*)(void))oxpg_client_set_type_encoder, METH_FASTCALL, NULL},

@@ -6,6 +6,7 @@
 #include "oxpg/conn.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
+#include "oxpg/query_op.h"
 #include "oxpg/result.h"
 #include "oxpg/sqlscan.h"
 #include "oxpg/wait.h"
@@ -39,24 +40,44 @@ static int log_kind(OxpgClient *self, int kind)
     OxpgPipelineLog *log = &self->pipeline;
     if (log->count == log->cap) {
         int cap = log->cap ? log->cap * 2 : 64;
-        int *grown = PyMem_Realloc(log->kinds, (size_t)cap * sizeof(int));
-        if (grown == NULL) {
+        int *kinds = PyMem_Realloc(log->kinds, (size_t)cap * sizeof(int));
+        if (kinds != NULL)
+            log->kinds = kinds;
+        PGresult **early = kinds != NULL ? PyMem_Realloc(log->early, (size_t)cap * sizeof(PGresult *)) : NULL;
+        if (early != NULL)
+            log->early = early;
+        char *has_early = early != NULL ? PyMem_Realloc(log->has_early, (size_t)cap) : NULL;
+        if (has_early != NULL)
+            log->has_early = has_early;
+        char *text_forms = has_early != NULL ? PyMem_Realloc(log->text_forms, (size_t)cap) : NULL;
+        if (text_forms == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        log->kinds = grown;
+        log->text_forms = text_forms;
         log->cap = cap;
     }
+    log->early[log->count] = NULL;
+    log->has_early[log->count] = 0;
+    log->text_forms[log->count] = 0;
     log->kinds[log->count++] = kind;
     return 0;
 }
 
-static int pop_kind(OxpgClient *self)
+/* The next command to read: its kind (-1: none left), its results if they were read
+ * ahead (*early set, the result handed over), whether it reads text forms. */
+static int pop_kind(OxpgClient *self, int *early, PGresult **res, int *text_forms)
 {
     OxpgPipelineLog *log = &self->pipeline;
     if (log->head == log->count)
         return -1;
-    int kind = log->kinds[log->head++];
+    int i = log->head++;
+    *early = log->has_early[i];
+    *res = log->early[i];
+    *text_forms = log->text_forms[i];
+    log->has_early[i] = 0;
+    log->early[i] = NULL;
+    int kind = log->kinds[i];
     if (log->head == log->count)
         log->head = log->count = 0;
     return kind;
@@ -64,8 +85,16 @@ static int pop_kind(OxpgClient *self)
 
 static void reset_log(OxpgClient *self)
 {
-    PyMem_Free(self->pipeline.kinds);
-    memset(&self->pipeline, 0, sizeof(self->pipeline));
+    OxpgPipelineLog *log = &self->pipeline;
+    for (int i = log->head; i < log->count; i++) {
+        if (log->has_early[i])
+            PQclear(log->early[i]);
+    }
+    PyMem_Free(log->kinds);
+    PyMem_Free(log->early);
+    PyMem_Free(log->has_early);
+    PyMem_Free(log->text_forms);
+    memset(log, 0, sizeof(*log));
 }
 
 /* The OxpgCall of one read of a pipeline: the deadline is the pipeline's, set by
@@ -106,13 +135,97 @@ PyObject *oxpg_pipeline_enter(OxpgClient *self, PyObject *timeout_arg)
             ; /* the exception is set */
         else if (PQenterPipelineMode(self->conn) != 1)
             oxpg_raise_conn_error(self->st, self->st->InterfaceError, self->conn, "cannot start a pipeline");
-        else
+        else {
             ok = self->in_pipeline = 1;
+            self->pipeline.send_timeout = timeout;
+        }
     }
     oxpg_client_unlock(self);
     if (!ok)
         return NULL;
     Py_RETURN_NONE;
+}
+
+static int read_command(OxpgClient *self, OxpgCall *call, PGresult **res);
+
+/* Read the results of every command queued and not read yet, keeping them for their
+ * turn, so that what the connection reads next is a describe's. */
+static int read_ahead(OxpgClient *self, OxpgCall *call)
+{
+    OxpgPipelineLog *log = &self->pipeline;
+    int first = log->head;
+    while (first < log->count && log->has_early[first])
+        first++;
+    if (first == log->count)
+        return 0;
+    if (!PQsendFlushRequest(self->conn))
+        return oxpg_conn_send_failed(self, "could not send a flush request");
+    if (oxpg_wait_flush(self, call) < 0)
+        return -1;
+    for (int i = first; i < log->count; i++) {
+        PGresult *res;
+        call->copy_refused = 0;
+        if (read_command(self, call, &res) < 0)
+            return -1;
+        log->early[i] = res;
+        log->has_early[i] = 1;
+    }
+    return 0;
+}
+
+/* How a statement's result comes in a pipeline: chosen from its description, which
+ * is taken (once per cache entry) before it is queued, as query() does, so the
+ * client's catalog lookups are done and no result needs a round trip of its own
+ * (the connection is the pipeline's): binary; text as query() would ask for it (a
+ * column without binary output); or text with text forms, checked (a column
+ * without a binary decoder). Returns 1 when the statement is to be queued (with
+ * *format, *text_forms), 0 when its describe failed (its error result is logged as
+ * its outcome), -1 with an exception set (the pipeline is given up). */
+static int choose_format(OxpgClient *self, OxpgCall *call, PyObject *sql_obj, const char *sql, Py_ssize_t sql_len,
+                         const OxpgParams *params, int kind, int *format, int *text_forms)
+{
+    *format = kind == KIND_EXECUTE ? 0 : 1; /* execute: text, never decoded */
+    *text_forms = 0;
+    if (kind == KIND_EXECUTE)
+        return 1;
+    OxpgStatement *stmt = oxpg_cache_get(&self->cache, sql_obj, params->count, params->types);
+    if (stmt == NULL && PyErr_Occurred())
+        return -1;
+    if (stmt == NULL || !stmt->described) {
+        if (read_ahead(self, call) < 0)
+            return -1;
+        OxpgQueryOp q;
+        PGresult *described = NULL;
+        int rc = oxpg_query_op_start(self, &q, call, sql_obj, sql, sql_len, params, 0, OXPG_QUERY_DESCRIBE, 0) == 0 &&
+                         oxpg_wait_query(self, &q) == 0
+                     ? 1
+                     : -1;
+        if (rc == 1)
+            Py_XDECREF(oxpg_query_op_take(&q, &described));
+        int failed = q.describe_failed, aborted = q.aborted;
+        oxpg_query_op_free(&q);
+        if (rc < 0)
+            return -1;
+        if (failed) {
+            if (log_kind(self, kind) < 0) {
+                PQclear(described);
+                return -1;
+            }
+            OxpgPipelineLog *log = &self->pipeline;
+            log->early[log->count - 1] = described;
+            log->has_early[log->count - 1] = 1;
+            return 0;
+        }
+        if (aborted || described == NULL)
+            return 1; /* an earlier statement failed: this one is skipped anyway */
+        stmt->text_results = (char)oxpg_client_describe_needs_text(self, described);
+        stmt->text_forms = (char)oxpg_client_describe_text_forms(self, described);
+        stmt->described = 1;
+        PQclear(described);
+    }
+    *text_forms = !stmt->text_results && stmt->text_forms;
+    *format = stmt->text_results || stmt->text_forms ? 0 : 1;
+    return 1;
 }
 
 /* _pipeline_send(kind, sql, *params): queue one statement. */
@@ -143,11 +256,24 @@ PyObject *oxpg_pipeline_send(OxpgClient *self, PyObject *const *args, Py_ssize_t
     int ok = 0;
     if (oxpg_client_lock(self) == 0) {
         if (check_in_pipeline(self) == 0 && oxpg_client_check_param_count(self, sql, sql_len, nargs - 2) == 0) {
-            if (!PQsendQueryParams(self->conn, sql, params.count, params.types, params.values, params.lengths,
-                                   params.formats, 1))
+            OxpgCall call;
+            oxpg_call_init(&call, self->pipeline.send_timeout);
+            int format, text_forms;
+            int queue = choose_format(self, &call, args[1], sql, sql_len, &params, kind, &format, &text_forms);
+            if (queue < 0) {
+                /* Waiting for what was queued before failed (timeout, Ctrl-C, a lost
+                 * connection): the pipeline is given up, as in result(). */
+                abort_pipeline(self, &call);
+            } else if (queue == 0) {
+                ok = 1;
+            } else if (!PQsendQueryParams(self->conn, sql, params.count, params.types, params.values, params.lengths,
+                                          params.formats, format)) {
                 oxpg_conn_send_failed(self, "could not queue the statement");
-            else
-                ok = log_kind(self, kind) == 0;
+            } else if (log_kind(self, kind) == 0) {
+                self->pipeline.text_forms[self->pipeline.count - 1] = (char)text_forms;
+                ok = 1;
+            }
+            oxpg_call_clear(&call);
         }
         oxpg_client_unlock(self);
     }
@@ -192,7 +318,7 @@ PyObject *oxpg_pipeline_sync(OxpgClient *self, PyObject *timeout_arg)
 
 /* The value of one command's results: rows, a row count, or an exception instance
  * (returned, not raised: the Python side hands it to the statement's owner). */
-static PyObject *command_value(OxpgClient *self, int kind, PGresult *res)
+static PyObject *command_value(OxpgClient *self, int kind, PGresult *res, int text_forms)
 {
     OxpgState *st = self->st;
     ExecStatusType status = PQresultStatus(res);
@@ -209,7 +335,9 @@ static PyObject *command_value(OxpgClient *self, int kind, PGresult *res)
         if (oxpg_columns_init(&cols, res, &self->types) < 0)
             return NULL;
         PyObject *rows = NULL;
-        if (cols.needs_text) {
+        if (text_forms && oxpg_columns_check_text_forms(st, &self->types, &cols, "pipeline()") < 0) {
+            /* the exception is set */
+        } else if (cols.needs_text) {
             /* The text-form round trip would need the connection the pipeline holds. */
             PyErr_SetString(st->DataError, "pipeline: a column's type has no binary decoder in oxpg (or this "
                                            "client has not looked the type up yet: query() does); "
@@ -289,17 +417,17 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *const *args, Py_ssize_t
         self->pipeline.deadline = timeout > 0 ? oxpg_monotonic() + timeout : -1;
     }
     pipeline_call(self, &call);
-    int kind;
+    int kind, early, text_forms = 0;
     PGresult *res;
     for (;;) {
-        kind = pop_kind(self);
+        kind = pop_kind(self, &early, &res, &text_forms);
         if (kind < 0) {
             out = Py_NewRef(Py_None);
             goto done;
         }
         /* Results come only once the server is told to send them: ask for a flush
          * unless a sync (which also flushes) is on its way. */
-        if (kind != KIND_SYNC && kind != KIND_GUARD) {
+        if (!early && kind != KIND_SYNC && kind != KIND_GUARD) {
             int sync_pending = 0;
             for (int i = self->pipeline.head; i < self->pipeline.count; i++)
                 sync_pending |= self->pipeline.kinds[i] == KIND_SYNC;
@@ -315,7 +443,7 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *const *args, Py_ssize_t
             }
         }
         call.copy_refused = 0;
-        if (read_command(self, &call, &res) < 0) {
+        if (!early && read_command(self, &call, &res) < 0) {
             abort_pipeline(self, &call);
             goto done;
         }
@@ -359,7 +487,7 @@ PyObject *oxpg_pipeline_next(OxpgClient *self, PyObject *const *args, Py_ssize_t
         PyErr_SetString(self->st->NotSupportedError, "COPY cannot run inside a pipeline");
         value = oxpg_err_take();
     } else {
-        value = res != NULL ? command_value(self, kind, res) : Py_NewRef(Py_None);
+        value = res != NULL ? command_value(self, kind, res, text_forms) : Py_NewRef(Py_None);
     }
     PQclear(res);
     if (value != NULL && (fatal || PQstatus(self->conn) == CONNECTION_BAD)) {
@@ -410,4 +538,11 @@ PyObject *oxpg_pipeline_exit(OxpgClient *self, PyObject *Py_UNUSED(ignored))
     if (!ok)
         return NULL;
     Py_RETURN_NONE;
+}
+
+/* _pipeline_active(): whether the pipeline is still open in the C core (a failed
+ * _pipeline_send may have given it up, or not: a bad parameter leaves it open). */
+PyObject *oxpg_pipeline_active(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->in_pipeline && self->conn != NULL);
 }

@@ -350,3 +350,50 @@ PyObject *oxpg_result_rowcount(const PGresult *res)
         return PyLong_FromLong(0);
     return PyLong_FromUnsignedLongLong(strtoull(count, NULL, 10));
 }
+
+/* Types whose text form decodes to exactly what their binary form does. */
+static int text_is_exact(Oid oid)
+{
+    switch (oid) {
+    case OXPG_TEXTOID:
+    case OXPG_VARCHAROID:
+    case OXPG_BPCHAROID:
+    case OXPG_NAMEOID:
+    case OXPG_UNKNOWNOID:
+    case OXPG_BOOLOID:
+    case OXPG_INT2OID:
+    case OXPG_INT4OID:
+    case OXPG_INT8OID:
+    case OXPG_OIDOID:
+    case OXPG_NUMERICOID:
+    case OXPG_UUIDOID:
+    case OXPG_JSONOID:
+    case OXPG_JSONBOID:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A text-format result's columns, checked against what query() returns: the
+ * columns query() reads as text forms (str) are the server's output text here too;
+ * every other column must decode from text to the value its binary form gives, or
+ * the stream refuses it rather than return something query() would not. */
+int oxpg_columns_check_text_forms(OxpgState *st, const OxpgTypeCache *types, const OxpgColumns *cols,
+                                   const char *who)
+{
+    for (int c = 0; c < cols->count; c++) {
+        const OxpgColumn *col = &cols->columns[c];
+        oxpg_decode_fn fast = NULL;
+        OxpgVia via = oxpg_types_column(types, col->type, &fast);
+        if (via == OXPG_VIA_TEXT || (via == OXPG_VIA_STATIC && text_is_exact(col->type)))
+            continue;
+        PyErr_Format(st->DataError,
+                     "%s: column %R (OID %u) cannot be read in the text form the statement is read in (another "
+                     "column's type has no binary decoder in oxpg); cast one of them to text in SQL",
+                     who, col->name, (unsigned)col->type);
+        return -1;
+    }
+    return 0;
+}
+

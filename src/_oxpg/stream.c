@@ -70,51 +70,6 @@ void oxpg_stream_abandon(OxpgClient *self)
         oxpg_client_cancel_and_drain(self);
 }
 
-/* Types whose text form decodes to exactly what their binary form does. */
-static int text_is_exact(Oid oid)
-{
-    switch (oid) {
-    case OXPG_TEXTOID:
-    case OXPG_VARCHAROID:
-    case OXPG_BPCHAROID:
-    case OXPG_NAMEOID:
-    case OXPG_UNKNOWNOID:
-    case OXPG_BOOLOID:
-    case OXPG_INT2OID:
-    case OXPG_INT4OID:
-    case OXPG_INT8OID:
-    case OXPG_OIDOID:
-    case OXPG_NUMERICOID:
-    case OXPG_UUIDOID:
-    case OXPG_JSONOID:
-    case OXPG_JSONBOID:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* A text-format result's columns, checked against what query() returns: the
- * columns query() reads as text forms (str) are the server's output text here too;
- * every other column must decode from text to the value its binary form gives, or
- * the stream refuses it rather than return something query() would not. */
-static int check_text_columns(OxpgClient *client, const OxpgColumns *cols)
-{
-    for (int c = 0; c < cols->count; c++) {
-        const OxpgColumn *col = &cols->columns[c];
-        oxpg_decode_fn fast = NULL;
-        OxpgVia via = oxpg_types_column(&client->types, col->type, &fast);
-        if (via == OXPG_VIA_TEXT || (via == OXPG_VIA_STATIC && text_is_exact(col->type)))
-            continue;
-        PyErr_Format(client->st->DataError,
-                     "stream(): column %R (OID %u) cannot be read in the text form the statement is streamed "
-                     "in (another column's type has no binary decoder in oxpg); cast one of them to text in SQL",
-                     col->name, (unsigned)col->type);
-        return -1;
-    }
-    return 0;
-}
-
 /* Decode the rows of one single-row (or chunked) result into the buffer. */
 static OxpgReadStep take_rows(OxpgClient *client, OxpgStream *stream, PGresult *r)
 {
@@ -123,7 +78,8 @@ static OxpgReadStep take_rows(OxpgClient *client, OxpgStream *stream, PGresult *
         oxpg_columns_clear(&stream->columns);
         if (oxpg_columns_init(&stream->columns, r, &client->types) < 0)
             return OXPG_READ_FAIL;
-        if (stream->text_mode == STREAM_TEXT_FORMS && check_text_columns(client, &stream->columns) < 0) {
+        if (stream->text_mode == STREAM_TEXT_FORMS &&
+            oxpg_columns_check_text_forms(st, &client->types, &stream->columns, "stream()") < 0) {
             oxpg_columns_clear(&stream->columns);
             return OXPG_READ_FAIL;
         }
@@ -410,12 +366,8 @@ static int describe(OxpgClient *self, OxpgCall *call, const char *sql, const Oxp
         return -1;
     if (oxpg_client_describe_needs_text(self, described))
         *text_mode = STREAM_TEXT_RESULTS;
-    for (int c = 0; *text_mode == 0 && c < PQnfields(described); c++) {
-        oxpg_decode_fn fast = NULL;
-        OxpgVia via = oxpg_types_column(&self->types, PQftype(described, c), &fast);
-        if (via == OXPG_VIA_TEXT || via == OXPG_VIA_TEXT_USER)
-            *text_mode = STREAM_TEXT_FORMS;
-    }
+    else if (oxpg_client_describe_text_forms(self, described))
+        *text_mode = STREAM_TEXT_FORMS;
     PQclear(described);
     return 0;
 }

@@ -36,7 +36,7 @@ _BY_LIBPQ_CODE = {
 _CORE_METHODS = (
     "query", "query_tuples", "execute", "executemany", "stream", "cancel", "take_notices",
     "statement_cache_info", "_cursor_fetch", "_start_query", "_pipeline_enter", "_pipeline_send", "_pipeline_sync",
-    "_pipeline_next", "_pipeline_exit", "_check_timeout", "_set_type_decoder", "_set_type_encoder",
+    "_pipeline_next", "_pipeline_exit", "_pipeline_active", "_check_timeout", "_set_type_decoder", "_set_type_encoder",
     "_type_encoders",
 )  # fmt: skip
 

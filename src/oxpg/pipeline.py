@@ -110,7 +110,15 @@ class Pipeline:
 
     def _send(self, kind: int, sql: str, params: tuple[Any, ...]) -> PipelineResult:
         self._check_open()
-        self._client._pipeline_send(kind, sql, *params)
+        try:
+            self._client._pipeline_send(kind, sql, *params)
+        except BaseException as exc:
+            # Queuing a statement not described yet waits for the results before it;
+            # interrupted (timeout, Ctrl-C, a lost connection), the C core gave the
+            # pipeline up. A bad parameter leaves it open.
+            if not self._client._pipeline_active():
+                self._fail_all(None, exc)
+            raise
         result = PipelineResult(self)
         self._waiting.append(result)
         self._results.append(result)

@@ -68,6 +68,14 @@ def assert_dead(client: oxpg.Client) -> None:
         client.query("SELECT 1")
 
 
+def warm_pipeline_statements(client: oxpg.Client) -> None:
+    """Run the statements queued after a sleeping one once, so the pipeline finds them
+    described and queues them without waiting for the sleep (a statement the client
+    has not run is described first: tests/test_pipeline.py)."""
+    for sql in ("SELECT 1 AS one", "SELECT 2 AS two", "SELECT 3 AS three"):
+        client.query(sql)
+
+
 class Later:
     """Runs fn in a thread once ready() is true (polled), keeping any failure."""
 
@@ -211,6 +219,7 @@ def test_cancel_from_another_thread(client: oxpg.Client, watcher: oxpg.Client) -
 
 def test_cancel_while_reading_a_pipeline_result(client: oxpg.Client, watcher: oxpg.Client) -> None:
     pid = client.backend_pid
+    warm_pipeline_statements(client)
     helper = Later(lambda: in_pg_sleep(watcher, pid), client.cancel, delay=0.1)
     with client.pipeline() as p:
         first = p.query("SELECT 1 AS one")
@@ -269,6 +278,7 @@ def test_backend_killed_between_chunks(dsn: str, terminate: Callable[[int], None
 def test_backend_killed_while_reading_a_pipeline_result(dsn: str, watcher: oxpg.Client) -> None:
     client = oxpg.connect(dsn)
     pid = client.backend_pid
+    warm_pipeline_statements(client)
     helper = Later(lambda: in_pg_sleep(watcher, pid), lambda: watcher.query("SELECT pg_terminate_backend($1)", pid),
                    delay=0.1)
     # Facts are collected inside the block and checked after it: an assert failing
@@ -313,6 +323,7 @@ def test_backend_kill_error_leaves_the_pipeline_block(dsn: str, watcher: oxpg.Cl
     exit must not replace it with a secondary 'connection closed' error."""
     client = oxpg.connect(dsn)
     pid = client.backend_pid
+    warm_pipeline_statements(client)
     helper = Later(lambda: in_pg_sleep(watcher, pid), lambda: watcher.query("SELECT pg_terminate_backend($1)", pid),
                    delay=0.1)
     with pytest.raises(oxpg.errors.AdminShutdown):

@@ -45,14 +45,17 @@ static OxpgReadStep keep_description(OxpgClient *self, OxpgCall *call, PGresult 
 {
     (void)self;
     OxpgQueryOp *q = ctx;
-    if (r == NULL)
-        return OXPG_READ_MORE;
+    if (r == NULL) /* in the caller's pipeline, Describe's end is the end */
+        return q->in_pipeline && ++q->ends_seen == 2 ? OXPG_READ_STOP : OXPG_READ_MORE;
     ExecStatusType status = PQresultStatus(r);
     if (status == PGRES_PIPELINE_SYNC) {
         PQclear(r);
         return OXPG_READ_STOP;
     }
-    if (oxpg_result_is_error(r)) {
+    if (status == PGRES_PIPELINE_ABORTED) {
+        q->aborted = 1;
+        PQclear(r);
+    } else if (oxpg_result_is_error(r)) {
         oxpg_call_keep_error(call, r);
     } else if (status == PGRES_COMMAND_OK && q->results_seen++ == 1) {
         PQclear(q->last);
@@ -67,11 +70,17 @@ static OxpgReadStep keep_description(OxpgClient *self, OxpgCall *call, PGresult 
  * result (0: it failed, and the op fails with why). */
 static int expect(OxpgClient *self, OxpgQueryOp *q, int sent, oxpg_result_fn consume, oxpg_query_next_fn next)
 {
+    /* In the caller's pipeline the server sends results only when asked to. */
+    if (sent && q->in_pipeline)
+        sent = PQsendFlushRequest(self->conn);
     if (!sent)
         return oxpg_conn_send_failed(self, "could not send the query");
-    PQclear(q->last);
-    q->last = NULL;
+    if (q->last != NULL) {
+        PQclear(q->last);
+        q->last = NULL;
+    }
     q->results_seen = 0;
+    q->ends_seen = 0;
     q->call->copy_refused = 0;
     oxpg_read_op_clear(&q->read);
     oxpg_read_op_init(&q->read, q->call, consume, q);
@@ -329,7 +338,9 @@ static int described(OxpgClient *self, OxpgQueryOp *q);
  * mode lets both go before the sync. */
 static int send_describe(OxpgClient *self, OxpgQueryOp *q, oxpg_query_next_fn after)
 {
-    if (self->single_row_used) {
+    PGconn *conn = self->conn;
+    q->in_pipeline = PQpipelineStatus(conn) != PQ_PIPELINE_OFF;
+    if (self->single_row_used && !q->in_pipeline) {
         /* The stream's single-row flag would split the pipeline's results. */
         OxpgCall reset;
         oxpg_call_init(&reset, -1);
@@ -337,14 +348,13 @@ static int send_describe(OxpgClient *self, OxpgQueryOp *q, oxpg_query_next_fn af
         if (oxpg_client_reset_single_row(self, &reset) < 0)
             return -1;
     }
-    PGconn *conn = self->conn;
     const OxpgParams *p = q->params;
     int sent;
     Py_BEGIN_ALLOW_THREADS
-    sent = PQenterPipelineMode(conn) == 1 && PQsendPrepare(conn, "", q->sql, p->count, p->types) == 1 &&
-           PQsendDescribePrepared(conn, "") == 1;
+    sent = (q->in_pipeline || PQenterPipelineMode(conn) == 1) &&
+           PQsendPrepare(conn, "", q->sql, p->count, p->types) == 1 && PQsendDescribePrepared(conn, "") == 1;
     Py_END_ALLOW_THREADS
-    if (sent && oxpg_conn_pipeline_sync(self) < 0)
+    if (sent && !q->in_pipeline && oxpg_conn_pipeline_sync(self) < 0)
         return -1;
     q->after_lookup = after;
     return expect(self, q, sent, keep_description, described);
@@ -352,17 +362,26 @@ static int send_describe(OxpgClient *self, OxpgQueryOp *q, oxpg_query_next_fn af
 
 static int described(OxpgClient *self, OxpgQueryOp *q)
 {
-    if (PQexitPipelineMode(self->conn) != 1) {
+    if (!q->in_pipeline && PQexitPipelineMode(self->conn) != 1) {
         PyErr_Format(self->st->InterfaceError, "could not leave pipeline mode after describing a statement: %s",
                      PQerrorMessage(self->conn));
         return -1;
     }
     OxpgCall *call = q->call;
+    if (call->error != NULL && q->in_pipeline) {
+        /* The pipeline reports it as the statement's own outcome. */
+        q->res = call->error;
+        call->error = NULL;
+        q->describe_failed = 1;
+        return 1;
+    }
     if (call->error != NULL) {
         oxpg_conn_raise_error(self, call);
         oxpg_call_clear(call);
         return -1;
     }
+    if (q->aborted && q->in_pipeline)
+        return 1; /* nothing described: the statement will be skipped too */
     if (q->last == NULL) {
         PyErr_SetString(self->st->InterfaceError, "the server sent no description of the statement");
         return -1;
@@ -416,6 +435,7 @@ static int format_known(OxpgClient *self, OxpgQueryOp *q)
     if (q->lookup_failed)
         return -1;
     q->stmt->text_results = (char)oxpg_client_describe_needs_text(self, q->res);
+    q->stmt->text_forms = (char)oxpg_client_describe_text_forms(self, q->res);
     q->stmt->described = 1;
     PQclear(q->res);
     q->res = NULL;
@@ -664,6 +684,11 @@ static int statement_ended(OxpgClient *self, OxpgQueryOp *q, PGresult *res)
         q->out = oxpg_result_rowcount(res);
         return q->out != NULL ? 1 : -1;
     }
+    /* A statement run before with this result shape has its columns resolved. */
+    if (q->stmt != NULL && oxpg_columns_match(&q->stmt->columns, res, &self->types)) {
+        q->cols = &q->stmt->columns;
+        return oxpg_query_types_looked_up(self, q);
+    }
     return oxpg_query_look_up_columns(self, q, res, 0, oxpg_query_types_looked_up);
 }
 
@@ -756,13 +781,20 @@ PyObject *oxpg_query_op_take(OxpgQueryOp *q, PGresult **described)
 
 void oxpg_query_op_free(OxpgQueryOp *q)
 {
-    PQclear(q->last);
-    PQclear(q->res);
+    /* Most of these are NULL after a plain statement: checked here, not by calls. */
+    if (q->last != NULL)
+        PQclear(q->last);
+    if (q->res != NULL)
+        PQclear(q->res);
     q->last = q->res = NULL;
-    oxpg_query_free_text_forms(q);
-    oxpg_columns_clear(&q->local);
-    PyMem_Free(q->ask);
-    q->ask = NULL;
+    if (q->text_sql != NULL || q->text.chunks != NULL)
+        oxpg_query_free_text_forms(q);
+    if (q->local.columns != NULL)
+        oxpg_columns_clear(&q->local);
+    if (q->ask != NULL) {
+        PyMem_Free(q->ask);
+        q->ask = NULL;
+    }
     Py_CLEAR(q->pending);
     Py_CLEAR(q->out);
     oxpg_read_op_clear(&q->read);

@@ -108,6 +108,17 @@ int oxpg_query_look_up_columns(OxpgClient *self, OxpgQueryOp *q, const PGresult 
     return rc;
 }
 
+int oxpg_client_describe_text_forms(OxpgClient *self, const PGresult *res)
+{
+    for (int c = 0; c < PQnfields(res); c++) {
+        oxpg_decode_fn fast = NULL;
+        OxpgVia via = oxpg_types_column(&self->types, PQftype(res, c), &fast);
+        if (via == OXPG_VIA_TEXT || via == OXPG_VIA_TEXT_USER)
+            return 1;
+    }
+    return 0;
+}
+
 int oxpg_client_describe_needs_text(OxpgClient *self, const PGresult *res)
 {
     for (int c = 0; c < PQnfields(res); c++) {
@@ -247,12 +258,10 @@ static int missing_looked_up(OxpgClient *self, OxpgQueryOp *q);
 static int decode(OxpgClient *self, OxpgQueryOp *q)
 {
     OxpgState *st = self->st;
-    if (q->cols == NULL) {
-        if ((q->cols = columns_for(self, q)) == NULL)
-            return -1;
-        if (q->cols->needs_text && q->text.chunks == NULL)
-            return fetch_text_forms(self, q);
-    }
+    if (q->cols == NULL && (q->cols = columns_for(self, q)) == NULL)
+        return -1;
+    if (q->cols->needs_text && q->text.chunks == NULL)
+        return fetch_text_forms(self, q);
     OxpgColumns *cols = q->cols;
     cols->timezone = oxpg_client_timezone(self);
     cols->row_base = q->row_base; /* set on every run: cached columns are shared */

@@ -46,6 +46,9 @@ def main() -> int:
     say("READY")
     try:
         if mode == "pipeline":
+            # Described once, so queuing it does not wait for pg_sleep (a statement
+            # the client has not run is described first: tests/test_pipeline.py).
+            client.query("SELECT 2 AS two")
             with client.pipeline() as p:
                 first = p.query("SELECT 1 AS one")
                 p.sync()

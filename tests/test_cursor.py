@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import pytest
 
 import oxpg
 from oxpg import TransactionStatus, errors
+
+from support.session import kill, last_statement, mark
 
 SERIES = "SELECT g AS n FROM generate_series(1, $1) g ORDER BY g"
 
@@ -49,25 +50,6 @@ def numbers(rows: list[dict[str, int]]) -> list[int]:
 def open_cursors(client: oxpg.Client) -> list[str]:
     # pg_cursors lists the session's cursors, with the unnamed portal of this query.
     return [r["name"] for r in client.query("SELECT name FROM pg_cursors WHERE name <> '' ORDER BY name")]
-
-
-def mark(client: oxpg.Client) -> str:
-    sql = f"SELECT 'mark_{uuid.uuid4().hex}'"
-    client.execute(sql)
-    return sql
-
-
-def last_statement(observer: oxpg.Client, client: oxpg.Client) -> str:
-    rows = observer.query("SELECT query FROM pg_stat_activity WHERE pid = $1", client.backend_pid)
-    return rows[0]["query"]
-
-
-def kill(admin: oxpg.Client, pid: int) -> None:
-    assert admin.query("SELECT pg_terminate_backend($1) AS ok", pid) == [{"ok": True}]
-    deadline = time.monotonic() + 10
-    while admin.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid):
-        assert time.monotonic() < deadline, f"backend {pid} still alive 10 s after pg_terminate_backend"
-        time.sleep(0.01)
 
 
 # ---- declaring --------------------------------------------------------------------------

@@ -20,6 +20,8 @@ import pytest
 import oxpg
 from oxpg import IsolationLevel, TransactionStatus, errors
 
+from support.session import kill, last_statement, mark
+
 IDLE = TransactionStatus.IDLE
 IN_TRANSACTION = TransactionStatus.IN_TRANSACTION
 
@@ -54,27 +56,6 @@ def ids(observer: oxpg.Client, table: str) -> list[int]:
 def insert(client: oxpg.Client, table: str, *values: int) -> None:
     for value in values:
         client.execute(f"INSERT INTO {table} (id) VALUES ($1)", value)
-
-
-def mark(client: oxpg.Client) -> str:
-    """Run a recognizable statement; returns its text."""
-    sql = f"SELECT 'mark_{uuid.uuid4().hex}'"
-    client.execute(sql)
-    return sql
-
-
-def last_statement(observer: oxpg.Client, client: oxpg.Client) -> str:
-    """The last statement client's backend received, as the server reports it."""
-    rows = observer.query("SELECT query FROM pg_stat_activity WHERE pid = $1", client.backend_pid)
-    return rows[0]["query"]
-
-
-def kill(admin: oxpg.Client, pid: int) -> None:
-    assert admin.query("SELECT pg_terminate_backend($1) AS ok", pid) == [{"ok": True}]
-    deadline = time.monotonic() + 10
-    while admin.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid):
-        assert time.monotonic() < deadline, f"backend {pid} still alive 10 s after pg_terminate_backend"
-        time.sleep(0.01)
 
 
 # ---- commit, rollback -------------------------------------------------------------

@@ -16,10 +16,7 @@ import sys
 import time
 
 import oxpg
-
-
-def say(*parts: object) -> None:
-    print(*parts, flush=True)
+from child_protocol import report_and_wait, say
 
 
 def interrupt_connect(port: int) -> int:
@@ -77,11 +74,7 @@ def main() -> int:
     except BaseException as e:
         say("FAILED", type(e).__name__, repr(str(e)))
         return 1
-    say("STATE", json.dumps(state))
-    say("WAITING")
-    sys.stdin.readline()
-    client.close()
-    return 0
+    return report_and_wait(state, client)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,13 @@ writes a line (or closes) stdin. An alarm bounds its life if the parent goes awa
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 
 import oxpg
-
-
-def say(*parts: object) -> None:
-    print(*parts, flush=True)
+from child_protocol import report_and_wait, say
 
 
 def main() -> int:
@@ -73,11 +69,7 @@ def main() -> int:
     except BaseException as e:
         say("FAILED", type(e).__name__, repr(str(e)))
         return 1
-    say("STATE", json.dumps(state))
-    say("WAITING")
-    sys.stdin.readline()
-    client.close()
-    return 0
+    return report_and_wait(state, client)
 
 
 if __name__ == "__main__":

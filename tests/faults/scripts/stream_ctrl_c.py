@@ -11,13 +11,13 @@ when the parent writes a line (or closes) stdin. An alarm bounds its life.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 
 import oxpg
+from child_protocol import report_and_wait, say
 
 # 10**8 rows in order, flowing at once.
 ENDLESS = (
@@ -29,10 +29,6 @@ STALLING = (
     "SELECT i AS n, md5(i::text) AS m, CASE WHEN i = 10000 THEN pg_sleep(30) END AS z "
     "FROM generate_series(1, 20000) i"
 )
-
-
-def say(*parts: object) -> None:
-    print(*parts, flush=True)
 
 
 def main() -> int:
@@ -86,11 +82,7 @@ def main() -> int:
     except BaseException as e:
         say("FAILED", type(e).__name__, repr(str(e)))
         return 1
-    say("STATE", json.dumps(state))
-    say("WAITING")
-    sys.stdin.readline()
-    client.close()
-    return 0
+    return report_and_wait(state, client)
 
 
 if __name__ == "__main__":

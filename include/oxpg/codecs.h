@@ -4,6 +4,7 @@
 #define OXPG_CODECS_H
 
 #include "oxpg/module.h"
+#include "oxpg/wbuf.h"
 
 /* Binary decoder: bytes of one non-NULL value -> new reference, or NULL with an
  * exception set. Decoders validate len themselves: the server is not trusted. */
@@ -104,18 +105,31 @@ PyObject *oxpg_decode_hstore(OxpgState *st, const char *data, int len);
  * type without binary output, such as aclitem): NULL when the type stays str. */
 oxpg_decode_fn oxpg_text_decoder(Oid oid);
 
-/* Encoders used by params.c: write the binary form into out (size given by the
- * matching OXPG_*_SIZE or computed), return bytes written or -1 with an exception. */
-int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, char **out, int *out_len);
-int oxpg_encode_numeric_from_long(OxpgState *st, PyObject *value, char **out, int *out_len);
-
-/* inet/cidr: the most bytes one value takes (header and an IPv6 address). */
-#define OXPG_INET_MAX_SIZE 20
+/* ---- encoders -------------------------------------------------------------------
+ * Each appends one value's binary form to w and returns 0, or -1 with an exception
+ * set (DataError or ValueError saying what is wrong with the value; the caller adds
+ * where it was: "parameter $2", a COPY row and column). Used by params.c; binary
+ * COPY rows reuse them. The caller has checked the value's class. */
+int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, OxpgWriteBuffer *w);
+int oxpg_encode_numeric_from_long(OxpgState *st, PyObject *value, OxpgWriteBuffer *w);
 /* 1 when v is an ipaddress address, interface or network, else 0. */
 int oxpg_is_ip(OxpgState *st, PyObject *v);
-/* An ipaddress object -> inet (addresses, interfaces) or cidr (networks) in out;
- * returns the byte count and sets *oid, or -1 with an exception set. */
-int oxpg_encode_ip(OxpgState *st, PyObject *v, char out[OXPG_INET_MAX_SIZE], Oid *oid);
+/* An ipaddress object -> inet (addresses, interfaces) or cidr (networks); sets *oid. */
+int oxpg_encode_ip(OxpgState *st, PyObject *v, OxpgWriteBuffer *w, Oid *oid);
+/* datetime -> timestamp/timestamptz, offset_us (its utcoffset) subtracted;
+ * datetime.max and datetime.min go as infinity and -infinity, what those decode to. */
+int oxpg_encode_timestamp(OxpgWriteBuffer *w, PyObject *v, int64_t offset_us);
+/* date -> date; date.max and date.min as infinity and -infinity. */
+int oxpg_encode_date(OxpgWriteBuffer *w, PyObject *v);
+/* time -> time, or timetz when aware (offset_us from its utcoffset, whole seconds). */
+int oxpg_encode_time(OxpgState *st, OxpgWriteBuffer *w, PyObject *v, int aware, int64_t offset_us);
+/* timedelta -> interval (no months). */
+int oxpg_encode_interval(OxpgWriteBuffer *w, PyObject *v);
+/* uuid.UUID -> uuid. */
+int oxpg_encode_uuid(OxpgState *st, OxpgWriteBuffer *w, PyObject *v);
+/* dict, or an oxpg.types Json/Jsonb wrapper -> json text (jsonb: after its version
+ * byte), serialized by the wrapper's dumps or the module's json.dumps. */
+int oxpg_encode_json(OxpgState *st, OxpgWriteBuffer *w, PyObject *v, int jsonb);
 
 /* Days since 0001-01-01 (ordinal 1) <-> civil date, proleptic Gregorian. */
 void oxpg_ordinal_to_ymd(int64_t ordinal, int *year, int *month, int *day);

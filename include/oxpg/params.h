@@ -3,6 +3,7 @@
 #define OXPG_PARAMS_H
 
 #include "oxpg/module.h"
+#include "oxpg/wbuf.h"
 
 #define OXPG_SMALL_PARAMS 16
 #define OXPG_ARENA_INLINE 512
@@ -21,9 +22,7 @@ typedef struct {
     int lengths_inline[OXPG_SMALL_PARAMS];
     int formats_inline[OXPG_SMALL_PARAMS];
     size_t offsets_inline[OXPG_SMALL_PARAMS];
-    char *arena;
-    size_t arena_used;
-    size_t arena_cap;
+    OxpgWriteBuffer arena; /* the binary values, back to back */
     char arena_inline[OXPG_ARENA_INLINE];
 } OxpgParams;
 

@@ -19,9 +19,7 @@
 static int setup(OxpgParams *p, Py_ssize_t n)
 {
     p->count = (int)n;
-    p->arena = p->arena_inline;
-    p->arena_used = 0;
-    p->arena_cap = sizeof(p->arena_inline);
+    oxpg_wbuf_init(&p->arena, p->arena_inline, sizeof(p->arena_inline));
     if (n <= OXPG_SMALL_PARAMS) {
         p->types = p->types_inline;
         p->values = p->values_inline;
@@ -51,45 +49,26 @@ void oxpg_params_free(OxpgParams *p)
         PyMem_Free(p->formats);
         PyMem_Free(p->offsets);
     }
-    if (p->arena != p->arena_inline)
-        PyMem_Free(p->arena);
+    oxpg_wbuf_free(&p->arena);
     p->types = p->types_inline;
     p->values = p->values_inline;
     p->lengths = p->lengths_inline;
     p->formats = p->formats_inline;
     p->offsets = p->offsets_inline;
-    p->arena = p->arena_inline;
     p->count = 0;
 }
 
 /* Append size bytes to the arena. The pointer is valid until the next put, which
  * is why values are recorded as offsets until encoding is finished. */
-static char *put(OxpgParams *p, size_t size)
+static inline char *put(OxpgParams *p, size_t size)
 {
-    if (p->arena_cap - p->arena_used < size) {
-        size_t cap = p->arena_cap * 2;
-        while (cap - p->arena_used < size)
-            cap *= 2;
-        char *grown = PyMem_Malloc(cap);
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return NULL;
-        }
-        memcpy(grown, p->arena, p->arena_used);
-        if (p->arena != p->arena_inline)
-            PyMem_Free(p->arena);
-        p->arena = grown;
-        p->arena_cap = cap;
-    }
-    char *at = p->arena + p->arena_used;
-    p->arena_used += size;
-    return at;
+    return oxpg_wbuf_put(&p->arena, size);
 }
 
 /* Room for parameter i's whole binary value of size bytes. */
 static char *reserve(OxpgParams *p, int i, size_t size)
 {
-    size_t start = p->arena_used;
+    size_t start = p->arena.used;
     char *at = put(p, size);
     if (at == NULL)
         return NULL;
@@ -117,7 +96,7 @@ static int param_error(OxpgState *st, int i, const char *what)
 /* Parameter i's value is everything put since start: record it. */
 static int finish(OxpgState *st, OxpgParams *p, int i, size_t start, Oid type, int format)
 {
-    size_t size = p->arena_used - start;
+    size_t size = p->arena.used - start;
     if (size > INT_MAX)
         return param_error(st, i, "value is too large to send (over 2 GiB)");
     p->offsets[i] = start;
@@ -137,19 +116,13 @@ static int encode_int(OxpgState *st, OxpgParams *p, int i, PyObject *v)
         return -1;
     if (overflow) {
         /* Beyond int8: numeric keeps every digit. */
-        char *buf = NULL;
-        int len = 0;
-        if (oxpg_encode_numeric_from_long(st, v, &buf, &len) < 0) {
+        size_t start = p->arena.used;
+        if (oxpg_encode_numeric_from_long(st, v, &p->arena) < 0) {
             char prefix[32];
             PyOS_snprintf(prefix, sizeof(prefix), "parameter $%d", i + 1);
             return oxpg_reraise_as(st->DataError, prefix);
         }
-        char *at = reserve(p, i, (size_t)len);
-        if (at != NULL)
-            memcpy(at, buf, (size_t)len);
-        PyMem_Free(buf);
-        p->types[i] = OXPG_NUMERICOID;
-        return at == NULL ? -1 : 0;
+        return finish(st, p, i, start, OXPG_NUMERICOID, FORMAT_BINARY);
     }
     /* int4 when it fits, so substr(s, $1) and $1 + $2 resolve as users expect. */
     if (x >= INT32_MIN && x <= INT32_MAX) {
@@ -506,32 +479,19 @@ static int classify(OxpgState *st, int i, PyObject *v, Type *t, PyObject *contai
 /* ------------------------------------------------------------ binary writers */
 /* Each appends one value's binary form to the arena; -1 with an exception set. */
 
-static int write_u32(OxpgParams *p, uint32_t x)
+static inline int write_u32(OxpgParams *p, uint32_t x)
 {
-    char *at = put(p, 4);
-    if (at == NULL)
-        return -1;
-    oxpg_store_u32(at, x);
-    return 0;
+    return oxpg_wbuf_u32(&p->arena, x);
 }
 
-static int write_u64(OxpgParams *p, uint64_t x)
+static inline int write_u64(OxpgParams *p, uint64_t x)
 {
-    char *at = put(p, 8);
-    if (at == NULL)
-        return -1;
-    oxpg_store_u64(at, x);
-    return 0;
+    return oxpg_wbuf_u64(&p->arena, x);
 }
 
-static int write_bytes(OxpgParams *p, const char *data, size_t size)
+static inline int write_bytes(OxpgParams *p, const char *data, size_t size)
 {
-    char *at = put(p, size);
-    if (at == NULL)
-        return -1;
-    if (size > 0)
-        memcpy(at, data, size);
-    return 0;
+    return oxpg_wbuf_bytes(&p->arena, data, size);
 }
 
 /* Prefix the pending exception with the parameter: DataError "parameter $N: ...". */
@@ -544,15 +504,9 @@ static int wrap_error(OxpgState *st, int i)
 
 static int write_numeric_from(OxpgState *st, OxpgParams *p, int i, PyObject *v, int from_long)
 {
-    char *buf = NULL;
-    int len = 0;
-    int rc = from_long ? oxpg_encode_numeric_from_long(st, v, &buf, &len)
-                       : oxpg_encode_numeric_from_decimal(st, v, &buf, &len);
-    if (rc < 0)
-        return wrap_error(st, i);
-    rc = write_bytes(p, buf, (size_t)len);
-    PyMem_Free(buf);
-    return rc;
+    int rc = from_long ? oxpg_encode_numeric_from_long(st, v, &p->arena)
+                       : oxpg_encode_numeric_from_decimal(st, v, &p->arena);
+    return rc < 0 ? wrap_error(st, i) : 0;
 }
 
 static int write_int(OxpgState *st, OxpgParams *p, int i, PyObject *v, Oid width)
@@ -616,10 +570,10 @@ static int write_buffer(OxpgState *st, OxpgParams *p, int i, PyObject *v)
         param_error(st, i, "bytes value is too large to send (over 2 GiB)");
         goto done;
     }
-    size_t start = p->arena_used;
+    size_t start = p->arena.used;
     if (put(p, (size_t)view.len) == NULL)
         goto done;
-    if (PyBuffer_ToContiguous(p->arena + start, &view, view.len, 'C') < 0)
+    if (PyBuffer_ToContiguous(p->arena.data + start, &view, view.len, 'C') < 0)
         goto done;
     rc = 0;
 done:
@@ -634,24 +588,10 @@ static int64_t offset_microseconds(PyObject *delta)
            PyDateTime_DELTA_GET_MICROSECONDS(delta);
 }
 
-static int is_date_max(PyObject *v)
-{
-    return PyDateTime_GET_YEAR(v) == 9999 && PyDateTime_GET_MONTH(v) == 12 && PyDateTime_GET_DAY(v) == 31;
-}
-
-static int is_date_min(PyObject *v)
-{
-    return PyDateTime_GET_YEAR(v) == 1 && PyDateTime_GET_MONTH(v) == 1 && PyDateTime_GET_DAY(v) == 1;
-}
-
 /* datetime -> timestamp (naive) or timestamptz (aware). *aware is what the caller
- * expects (array elements must all agree), or -1 to take and report what v is.
- * datetime.max and datetime.min (whatever their tzinfo) go as infinity and -infinity,
- * the values those decode to. */
+ * expects (array elements must all agree), or -1 to take and report what v is. */
 static int write_datetime(OxpgState *st, OxpgParams *p, int i, PyObject *v, int *want_aware)
 {
-    int h = PyDateTime_DATE_GET_HOUR(v), mi = PyDateTime_DATE_GET_MINUTE(v), s = PyDateTime_DATE_GET_SECOND(v);
-    int us = PyDateTime_DATE_GET_MICROSECOND(v);
     PyObject *off = utcoffset(st, v);
     if (off == NULL)
         return -1;
@@ -662,34 +602,12 @@ static int write_datetime(OxpgState *st, OxpgParams *p, int i, PyObject *v, int 
         *want_aware = aware;
     else if (aware != *want_aware)
         return param_error(st, i, "a list mixes naive and aware datetimes (timestamp and timestamptz)");
-    if (is_date_max(v) && h == 23 && mi == 59 && s == 59 && us == 999999)
-        return write_u64(p, (uint64_t)INT64_MAX);
-    if (is_date_min(v) && h == 0 && mi == 0 && s == 0 && us == 0)
-        return write_u64(p, (uint64_t)INT64_MIN);
-    int64_t days = oxpg_ymd_to_ordinal(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v)) -
-                   OXPG_PG_EPOCH_ORDINAL;
-    int64_t usecs = ((days * 86400 + h * 3600 + mi * 60 + s) * 1000000 + us) - off_us;
-    return write_u64(p, (uint64_t)usecs);
-}
-
-/* date.max and date.min go as infinity and -infinity, the values those decode to. */
-static int write_date(OxpgParams *p, PyObject *v)
-{
-    if (is_date_max(v))
-        return write_u32(p, (uint32_t)INT32_MAX);
-    if (is_date_min(v))
-        return write_u32(p, (uint32_t)INT32_MIN);
-    int64_t days = oxpg_ymd_to_ordinal(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v)) -
-                   OXPG_PG_EPOCH_ORDINAL;
-    return write_u32(p, (uint32_t)(int32_t)days);
+    return oxpg_encode_timestamp(&p->arena, v, off_us);
 }
 
 /* time -> time (naive) or timetz (aware); *aware as for write_datetime. */
 static int write_time(OxpgState *st, OxpgParams *p, int i, PyObject *v, int *want_aware)
 {
-    int64_t usecs = ((int64_t)PyDateTime_TIME_GET_HOUR(v) * 3600 + PyDateTime_TIME_GET_MINUTE(v) * 60 +
-                     PyDateTime_TIME_GET_SECOND(v)) * 1000000 +
-                    PyDateTime_TIME_GET_MICROSECOND(v);
     PyObject *off = utcoffset(st, v);
     if (off == NULL)
         return -1;
@@ -700,97 +618,13 @@ static int write_time(OxpgState *st, OxpgParams *p, int i, PyObject *v, int *wan
         *want_aware = aware;
     else if (aware != *want_aware)
         return param_error(st, i, "a list mixes naive and aware times (time and timetz)");
-    if (write_u64(p, (uint64_t)usecs) < 0)
-        return -1;
-    if (!aware)
-        return 0;
-    /* timetz stores the zone as seconds west of UTC, the opposite sign of utcoffset(). */
-    if (off_us % 1000000 != 0)
-        return param_error(st, i, "timetz offsets must be whole seconds");
-    return write_u32(p, (uint32_t)(int32_t)(-off_us / 1000000));
-}
-
-static int write_interval(OxpgParams *p, PyObject *v)
-{
-    int64_t usecs = (int64_t)PyDateTime_DELTA_GET_SECONDS(v) * 1000000 + PyDateTime_DELTA_GET_MICROSECONDS(v);
-    char *at = put(p, 16);
-    if (at == NULL)
-        return -1;
-    oxpg_store_u64(at, (uint64_t)usecs);
-    oxpg_store_u32(at + 8, (uint32_t)(int32_t)PyDateTime_DELTA_GET_DAYS(v));
-    oxpg_store_u32(at + 12, 0); /* months: a timedelta has none */
-    return 0;
-}
-
-static int write_uuid(OxpgState *st, OxpgParams *p, int i, PyObject *v)
-{
-    PyObject *raw = PyObject_GetAttr(v, st->str_bytes);
-    if (raw == NULL)
-        return -1;
-    int rc = -1;
-    if (!PyBytes_Check(raw) || PyBytes_GET_SIZE(raw) != 16)
-        param_error(st, i, "UUID.bytes is not 16 bytes");
-    else
-        rc = write_bytes(p, PyBytes_AS_STRING(raw), 16);
-    Py_DECREF(raw);
-    return rc;
-}
-
-/* dict, Json(obj) or Jsonb(obj) -> json text (jsonb: after its version byte). */
-static int write_json(OxpgState *st, OxpgParams *p, int i, PyObject *v, int jsonb)
-{
-    PyObject *obj = v, *wrapped = NULL, *dumps = st->json_dumps, *wrapper_dumps = NULL, *text = NULL;
-    int rc = -1;
-    if (!PyDict_Check(v)) {
-        /* A Json/Jsonb wrapper: its object, and its dumps when one was given. */
-        if ((obj = wrapped = PyObject_GetAttr(v, st->str_obj)) == NULL)
-            return -1;
-        if ((wrapper_dumps = PyObject_GetAttr(v, st->str_dumps)) == NULL)
-            goto done;
-        if (wrapper_dumps != Py_None)
-            dumps = wrapper_dumps;
-    }
-    if ((text = PyObject_CallOneArg(dumps, obj)) == NULL) {
-        wrap_error(st, i);
-        goto done;
-    }
-    const char *data;
-    Py_ssize_t size;
-    if (PyUnicode_Check(text)) {
-        if ((data = PyUnicode_AsUTF8AndSize(text, &size)) == NULL) {
-            wrap_error(st, i);
-            goto done;
-        }
-    } else if (PyBytes_Check(text)) {
-        data = PyBytes_AS_STRING(text);
-        size = PyBytes_GET_SIZE(text);
-    } else {
-        PyErr_Format(st->DataError, "parameter $%d: the json dumps function returned '%.100s', not str or bytes",
-                     i + 1, Py_TYPE(text)->tp_name);
-        goto done;
-    }
-    if (jsonb) {
-        char *at = put(p, 1);
-        if (at == NULL)
-            goto done;
-        *at = 1; /* jsonb binary format version */
-    }
-    rc = write_bytes(p, data, (size_t)size);
-done:
-    Py_XDECREF(wrapped);
-    Py_XDECREF(wrapper_dumps);
-    Py_XDECREF(text);
-    return rc;
+    return oxpg_encode_time(st, &p->arena, v, aware, off_us) < 0 ? wrap_error(st, i) : 0;
 }
 
 static int write_ip(OxpgState *st, OxpgParams *p, int i, PyObject *v)
 {
-    char buf[OXPG_INET_MAX_SIZE];
     Oid oid;
-    int len = oxpg_encode_ip(st, v, buf, &oid);
-    if (len < 0)
-        return wrap_error(st, i);
-    return write_bytes(p, buf, (size_t)len);
+    return oxpg_encode_ip(st, v, &p->arena, &oid) < 0 ? wrap_error(st, i) : 0;
 }
 
 /* The writers read datetime fields with unchecked macros, so a value must still be
@@ -836,10 +670,10 @@ static int still_of_kind(OxpgState *st, int i, PyObject *v, Kind kind)
 /* A range bound: int32 length, then the subtype's binary form. */
 static int write_bound(OxpgState *st, OxpgParams *p, int i, PyObject *v, RangeKind kind)
 {
-    size_t len_at = p->arena_used;
+    size_t len_at = p->arena.used;
     if (put(p, 4) == NULL)
         return -1;
-    size_t start = p->arena_used;
+    size_t start = p->arena.used;
     int rc;
     /* Read again from the Range: check the class it was classified by. */
     switch (kind) {
@@ -847,7 +681,7 @@ static int write_bound(OxpgState *st, OxpgParams *p, int i, PyObject *v, RangeKi
         rc = write_numeric_from(st, p, i, v, PyLong_Check(v));
         break;
     case R_DATE:
-        rc = still_of_kind(st, i, v, K_DATE) < 0 ? -1 : write_date(p, v);
+        rc = still_of_kind(st, i, v, K_DATE) < 0 ? -1 : oxpg_encode_date(&p->arena, v);
         break;
     case R_TS:
     case R_TSTZ: {
@@ -861,7 +695,7 @@ static int write_bound(OxpgState *st, OxpgParams *p, int i, PyObject *v, RangeKi
     }
     if (rc < 0)
         return -1;
-    oxpg_store_u32(p->arena + len_at, (uint32_t)(p->arena_used - start));
+    oxpg_store_u32(p->arena.data + len_at, (uint32_t)(p->arena.used - start));
     return 0;
 }
 
@@ -928,7 +762,7 @@ static int write_value(OxpgState *st, OxpgParams *p, int i, PyObject *v, const T
     case K_BYTEA:
         return write_buffer(st, p, i, v);
     case K_DATE:
-        return write_date(p, v);
+        return oxpg_encode_date(&p->arena, v);
     case K_TIMESTAMP:
     case K_TIMESTAMPTZ: {
         int aware = t->kind == K_TIMESTAMPTZ;
@@ -940,12 +774,12 @@ static int write_value(OxpgState *st, OxpgParams *p, int i, PyObject *v, const T
         return write_time(st, p, i, v, &aware);
     }
     case K_INTERVAL:
-        return write_interval(p, v);
+        return oxpg_encode_interval(&p->arena, v);
     case K_UUID:
-        return write_uuid(st, p, i, v);
+        return oxpg_encode_uuid(st, &p->arena, v) < 0 ? wrap_error(st, i) : 0;
     case K_JSON:
     case K_JSONB:
-        return write_json(st, p, i, v, t->kind == K_JSONB);
+        return oxpg_encode_json(st, &p->arena, v, t->kind == K_JSONB) < 0 ? wrap_error(st, i) : 0;
     case K_INET:
     case K_CIDR:
         return write_ip(st, p, i, v);
@@ -993,7 +827,7 @@ done:
  * length does not count. */
 static int finish_text(OxpgState *st, OxpgParams *p, int i, size_t start)
 {
-    size_t size = p->arena_used - start;
+    size_t size = p->arena.used - start;
     if (write_bytes(p, "", 1) < 0)
         return -1;
     if (size > INT_MAX)
@@ -1132,17 +966,17 @@ static int write_elements(ArrayPlan *a, PyObject *v, int d)
         } else if (is_sequence(item)) {
             rc = ragged(a);
         } else {
-            size_t len_at = a->p->arena_used;
+            size_t len_at = a->p->arena.used;
             rc = write_u32(a->p, 0);
-            size_t start = a->p->arena_used;
+            size_t start = a->p->arena.used;
             if (rc == 0)
                 rc = write_value(a->st, a->p, a->i, item, &a->type);
             if (rc == 0) {
-                size_t size = a->p->arena_used - start;
+                size_t size = a->p->arena.used - start;
                 if (size > INT32_MAX)
                     rc = param_error(a->st, a->i, "an array element is too large to send (over 2 GiB)");
                 else
-                    oxpg_store_u32(a->p->arena + len_at, (uint32_t)size);
+                    oxpg_store_u32(a->p->arena.data + len_at, (uint32_t)size);
             }
         }
         Py_DECREF(item);
@@ -1199,7 +1033,7 @@ static int encode_array(OxpgState *st, OxpgParams *p, int i, PyObject *v)
     }
     if (scan(&a, v, NULL, 0) < 0)
         return -1;
-    size_t start = p->arena_used;
+    size_t start = p->arena.used;
     if (a.count == 0) {
         /* No elements (PostgreSQL has no empty dimensions): the empty array literal. */
         return write_bytes(p, "{}", 2) < 0 ? -1 : finish_text(st, p, i, start);
@@ -1252,7 +1086,7 @@ static int encode_registered(OxpgState *st, OxpgParams *p, int i, PyObject *v, P
     PyObject *out = PyErr_Occurred() ? NULL : PyObject_CallOneArg(PyTuple_GET_ITEM(entry, 1), v);
     if (out == NULL)
         goto done;
-    size_t start = p->arena_used;
+    size_t start = p->arena.used;
     if (out == Py_None) {
         set_external(p, i, 0, NULL, 0, FORMAT_BINARY);
         rc = 0;
@@ -1294,7 +1128,7 @@ done:
 static OXPG_NOINLINE int encode_other(OxpgState *st, OxpgParams *p, int i, PyObject *v, PyObject *encoders)
 {
     PyDateTime_CAPI *dt = st->datetime_api;
-    size_t start = p->arena_used;
+    size_t start = p->arena.used;
     Type t;
     int rc;
     if (encoders != NULL && PyDict_GET_SIZE(encoders) > 0 && (rc = encode_registered(st, p, i, v, encoders)) != 1) {
@@ -1384,7 +1218,7 @@ int oxpg_params_encode(OxpgState *st, OxpgParams *p, PyObject *const *args, Py_s
         PyErr_Format(st->ProgrammingError, "too many parameters: %zd (PostgreSQL accepts at most %d)", n,
                      OXPG_MAX_PARAMS);
         p->types = p->types_inline;
-        p->arena = p->arena_inline;
+        oxpg_wbuf_init(&p->arena, p->arena_inline, sizeof(p->arena_inline));
         return -1;
     }
     if (setup(p, n) < 0)
@@ -1396,7 +1230,7 @@ int oxpg_params_encode(OxpgState *st, OxpgParams *p, PyObject *const *args, Py_s
     /* The arena no longer moves: turn offsets into pointers. */
     for (Py_ssize_t i = 0; i < n; i++) {
         if (p->offsets[i] != SIZE_MAX)
-            p->values[i] = p->arena + p->offsets[i];
+            p->values[i] = p->arena.data + p->offsets[i];
     }
     return 0;
 fail:

@@ -167,3 +167,69 @@ PyObject *oxpg_decode_interval(OxpgState *st, const char *data, int len)
     return st->datetime_api->Delta_FromDelta((int)total_days, (int)(rest / 1000000), (int)(rest % 1000000), 1,
                                              st->datetime_api->DeltaType);
 }
+
+/* ---- encoders ------------------------------------------------------------------ */
+
+static int is_date_max(PyObject *v)
+{
+    return PyDateTime_GET_YEAR(v) == 9999 && PyDateTime_GET_MONTH(v) == 12 && PyDateTime_GET_DAY(v) == 31;
+}
+
+static int is_date_min(PyObject *v)
+{
+    return PyDateTime_GET_YEAR(v) == 1 && PyDateTime_GET_MONTH(v) == 1 && PyDateTime_GET_DAY(v) == 1;
+}
+
+static int64_t pg_days(PyObject *v)
+{
+    return oxpg_ymd_to_ordinal(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v)) -
+           OXPG_PG_EPOCH_ORDINAL;
+}
+
+int oxpg_encode_timestamp(OxpgWriteBuffer *w, PyObject *v, int64_t offset_us)
+{
+    int h = PyDateTime_DATE_GET_HOUR(v), mi = PyDateTime_DATE_GET_MINUTE(v), s = PyDateTime_DATE_GET_SECOND(v);
+    int us = PyDateTime_DATE_GET_MICROSECOND(v);
+    if (is_date_max(v) && h == 23 && mi == 59 && s == 59 && us == 999999)
+        return oxpg_wbuf_u64(w, (uint64_t)INT64_MAX);
+    if (is_date_min(v) && h == 0 && mi == 0 && s == 0 && us == 0)
+        return oxpg_wbuf_u64(w, (uint64_t)INT64_MIN);
+    int64_t usecs = ((pg_days(v) * 86400 + h * 3600 + mi * 60 + s) * 1000000 + us) - offset_us;
+    return oxpg_wbuf_u64(w, (uint64_t)usecs);
+}
+
+int oxpg_encode_date(OxpgWriteBuffer *w, PyObject *v)
+{
+    if (is_date_max(v))
+        return oxpg_wbuf_u32(w, (uint32_t)INT32_MAX);
+    if (is_date_min(v))
+        return oxpg_wbuf_u32(w, (uint32_t)INT32_MIN);
+    return oxpg_wbuf_u32(w, (uint32_t)(int32_t)pg_days(v));
+}
+
+int oxpg_encode_time(OxpgState *st, OxpgWriteBuffer *w, PyObject *v, int aware, int64_t offset_us)
+{
+    int64_t usecs = ((int64_t)PyDateTime_TIME_GET_HOUR(v) * 3600 + PyDateTime_TIME_GET_MINUTE(v) * 60 +
+                     PyDateTime_TIME_GET_SECOND(v)) * 1000000 +
+                    PyDateTime_TIME_GET_MICROSECOND(v);
+    if (aware && offset_us % 1000000 != 0) {
+        PyErr_SetString(st->DataError, "timetz offsets must be whole seconds");
+        return -1;
+    }
+    if (oxpg_wbuf_u64(w, (uint64_t)usecs) < 0)
+        return -1;
+    /* timetz stores the zone as seconds west of UTC, the opposite sign of utcoffset(). */
+    return aware ? oxpg_wbuf_u32(w, (uint32_t)(int32_t)(-offset_us / 1000000)) : 0;
+}
+
+int oxpg_encode_interval(OxpgWriteBuffer *w, PyObject *v)
+{
+    int64_t usecs = (int64_t)PyDateTime_DELTA_GET_SECONDS(v) * 1000000 + PyDateTime_DELTA_GET_MICROSECONDS(v);
+    char *at = oxpg_wbuf_put(w, 16);
+    if (at == NULL)
+        return -1;
+    oxpg_store_u64(at, (uint64_t)usecs);
+    oxpg_store_u32(at + 8, (uint32_t)(int32_t)PyDateTime_DELTA_GET_DAYS(v));
+    oxpg_store_u32(at + 12, 0); /* months: a timedelta has none */
+    return 0;
+}

@@ -148,7 +148,7 @@ static int refuse_scope(OxpgState *st, PyObject *address)
     return 0;
 }
 
-int oxpg_encode_ip(OxpgState *st, PyObject *v, char out[OXPG_INET_MAX_SIZE], Oid *oid)
+int oxpg_encode_ip(OxpgState *st, PyObject *v, OxpgWriteBuffer *w, Oid *oid)
 {
     PyObject *address = NULL; /* the object whose .packed is the address */
     PyObject *packed = NULL;
@@ -191,13 +191,16 @@ int oxpg_encode_ip(OxpgState *st, PyObject *v, char out[OXPG_INET_MAX_SIZE], Oid
         PyErr_SetString(st->DataError, "network prefix length out of range");
         goto done;
     }
+    char *out = oxpg_wbuf_put(w, 4 + (size_t)nb);
+    if (out == NULL)
+        goto done;
     out[0] = (char)(nb == 4 ? FAMILY_INET : FAMILY_INET6);
     out[1] = (char)bits;
     out[2] = (char)is_cidr;
     out[3] = (char)nb;
     memcpy(out + 4, PyBytes_AS_STRING(packed), (size_t)nb);
     *oid = is_cidr ? OXPG_CIDROID : OXPG_INETOID;
-    rc = 4 + (int)nb;
+    rc = 0;
 done:
     Py_XDECREF(address);
     Py_XDECREF(packed);

@@ -100,8 +100,7 @@ PyObject *oxpg_decode_numeric(OxpgState *st, const char *data, int len)
 }
 
 /* Pack decimal digits (0-9 each), value = digits * 10^exponent, into the wire form. */
-static int pack_numeric(const unsigned char *dec, Py_ssize_t n, int64_t exponent, int negative, char **out,
-                        int *out_len)
+static int pack_numeric(const unsigned char *dec, Py_ssize_t n, int64_t exponent, int negative, OxpgWriteBuffer *w)
 {
     /* Drop leading zeros; an all-zero value is 0 with the scale kept. */
     Py_ssize_t first = 0;
@@ -146,39 +145,35 @@ static int pack_numeric(const unsigned char *dec, Py_ssize_t n, int64_t exponent
         PyErr_SetString(PyExc_ValueError, "numeric value has too many digits for PostgreSQL");
         return -1;
     }
-    *out_len = 8 + 2 * (int)used;
-    *out = PyMem_Malloc((size_t)*out_len);
-    if (*out == NULL) {
+    char *out = oxpg_wbuf_put(w, 8 + 2 * (size_t)used);
+    if (out == NULL) {
         PyMem_Free(groups);
-        PyErr_NoMemory();
         return -1;
     }
-    oxpg_store_u16(*out, (uint16_t)used);
-    oxpg_store_u16(*out + 2, (uint16_t)(int16_t)(used > 0 ? weight : 0));
-    oxpg_store_u16(*out + 4, (uint16_t)(used > 0 && negative ? NUMERIC_NEG : NUMERIC_POS));
-    oxpg_store_u16(*out + 6, (uint16_t)dscale);
+    oxpg_store_u16(out, (uint16_t)used);
+    oxpg_store_u16(out + 2, (uint16_t)(int16_t)(used > 0 ? weight : 0));
+    oxpg_store_u16(out + 4, (uint16_t)(used > 0 && negative ? NUMERIC_NEG : NUMERIC_POS));
+    oxpg_store_u16(out + 6, (uint16_t)dscale);
     for (Py_ssize_t g = 0; g < used; g++)
-        oxpg_store_u16(*out + 8 + 2 * g, (uint16_t)groups[g]);
+        oxpg_store_u16(out + 8 + 2 * g, (uint16_t)groups[g]);
     PyMem_Free(groups);
     return 0;
 }
 
-static int pack_special(unsigned sign, char **out, int *out_len)
+static int pack_special(unsigned sign, OxpgWriteBuffer *w)
 {
-    *out_len = 8;
-    *out = PyMem_Calloc(1, 8);
-    if (*out == NULL) {
-        PyErr_NoMemory();
+    char *out = oxpg_wbuf_put(w, 8);
+    if (out == NULL)
         return -1;
-    }
-    oxpg_store_u16(*out + 4, (uint16_t)sign);
+    memset(out, 0, 8);
+    oxpg_store_u16(out + 4, (uint16_t)sign);
     return 0;
 }
 
 /* A plain Decimal's str() ("-12.50", "1E+5", "NaN", "-Infinity") is C code; its
  * as_tuple() builds a named tuple through Python. Returns 1 when the text was not
  * recognised (the caller then asks as_tuple()). */
-static int encode_decimal_text(PyObject *value, char **out, int *out_len)
+static int encode_decimal_text(PyObject *value, OxpgWriteBuffer *w)
 {
     PyObject *text = PyObject_Str(value);
     if (text == NULL)
@@ -196,11 +191,11 @@ static int encode_decimal_text(PyObject *value, char **out, int *out_len)
     if (i < len && (s[i] == '-' || s[i] == '+'))
         negative = s[i++] == '-';
     if (len - i == 3 && memcmp(s + i, "NaN", 3) == 0) {
-        rc = pack_special(NUMERIC_NAN, out, out_len);
+        rc = pack_special(NUMERIC_NAN, w);
         goto done;
     }
     if (len - i == 8 && memcmp(s + i, "Infinity", 8) == 0) {
-        rc = pack_special(negative ? NUMERIC_NINF : NUMERIC_PINF, out, out_len);
+        rc = pack_special(negative ? NUMERIC_NINF : NUMERIC_PINF, w);
         goto done;
     }
     if ((dec = PyMem_Malloc((size_t)len + 1)) == NULL) {
@@ -244,17 +239,17 @@ static int encode_decimal_text(PyObject *value, char **out, int *out_len)
         rc = -1;
         goto done;
     }
-    rc = pack_numeric(dec, n, exponent, negative, out, out_len);
+    rc = pack_numeric(dec, n, exponent, negative, w);
 done:
     PyMem_Free(dec);
     Py_DECREF(text);
     return rc;
 }
 
-int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, char **out, int *out_len)
+int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, OxpgWriteBuffer *w)
 {
     if (Py_TYPE(value) == (PyTypeObject *)st->decimal_type) {
-        int rc = encode_decimal_text(value, out, out_len);
+        int rc = encode_decimal_text(value, w);
         if (rc <= 0)
             return rc;
     }
@@ -276,9 +271,9 @@ int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, char **out,
     if (PyUnicode_Check(exponent)) {
         /* 'n' NaN, 'N' signalling NaN, 'F' infinity. */
         if (PyUnicode_CompareWithASCIIString(exponent, "n") == 0)
-            rc = pack_special(NUMERIC_NAN, out, out_len);
+            rc = pack_special(NUMERIC_NAN, w);
         else if (PyUnicode_CompareWithASCIIString(exponent, "F") == 0)
-            rc = pack_special(negative ? NUMERIC_NINF : NUMERIC_PINF, out, out_len);
+            rc = pack_special(negative ? NUMERIC_NINF : NUMERIC_PINF, w);
         else
             PyErr_SetString(PyExc_ValueError, "signalling NaN cannot be sent to PostgreSQL");
         goto done;
@@ -307,21 +302,21 @@ int oxpg_encode_numeric_from_decimal(OxpgState *st, PyObject *value, char **out,
         }
         dec[k] = (unsigned char)d;
     }
-    rc = pack_numeric(dec, n, exp, negative, out, out_len);
+    rc = pack_numeric(dec, n, exp, negative, w);
 done:
     PyMem_Free(dec);
     Py_DECREF(tuple);
     return rc;
 }
 
-int oxpg_encode_numeric_from_long(OxpgState *st, PyObject *value, char **out, int *out_len)
+int oxpg_encode_numeric_from_long(OxpgState *st, PyObject *value, OxpgWriteBuffer *w)
 {
     /* Through Decimal rather than str(): str() of an int is capped at
      * sys.get_int_max_str_digits() digits, Decimal(int) is exact at any size. */
     PyObject *dec = PyObject_CallOneArg(st->decimal_type, value);
     if (dec == NULL)
         return -1;
-    int rc = oxpg_encode_numeric_from_decimal(st, dec, out, out_len);
+    int rc = oxpg_encode_numeric_from_decimal(st, dec, w);
     Py_DECREF(dec);
     return rc;
 }

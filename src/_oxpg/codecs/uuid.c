@@ -40,3 +40,17 @@ PyObject *oxpg_decode_uuid(OxpgState *st, const char *data, int len)
     Py_DECREF(value);
     return result;
 }
+
+int oxpg_encode_uuid(OxpgState *st, OxpgWriteBuffer *w, PyObject *v)
+{
+    PyObject *raw = PyObject_GetAttr(v, st->str_bytes);
+    if (raw == NULL)
+        return -1;
+    int rc = -1;
+    if (!PyBytes_Check(raw) || PyBytes_GET_SIZE(raw) != 16)
+        PyErr_SetString(st->DataError, "UUID.bytes is not 16 bytes");
+    else
+        rc = oxpg_wbuf_bytes(w, PyBytes_AS_STRING(raw), 16);
+    Py_DECREF(raw);
+    return rc;
+}

@@ -3,6 +3,7 @@
  * int32 length and int32 lower bound, then each element as int32 length (-1 NULL)
  * and bytes. Lower bounds are not kept: a Python list always starts at 0. */
 #include "oxpg/codecs.h"
+#include "oxpg/rcursor.h"
 
 #define MAXDIM 6 /* PostgreSQL's MAXDIM */
 
@@ -11,26 +12,21 @@ typedef struct {
     oxpg_decode_fn plain; /* every element's decoder, or NULL: nested->decode each */
     const OxpgNested *nested;
     Oid element_oid;
-    const char *p;
-    const char *end;
+    OxpgReadCursor in; /* the elements */
     const int32_t *dims;
     int ndim;
 } ArrayReader;
 
 static PyObject *read_element(ArrayReader *r)
 {
-    if (r->end - r->p < 4)
+    const char *data;
+    int32_t len;
+    if (oxpg_rc_value(&r->in, &data, &len) < 0)
         return NULL;
-    int32_t len = (int32_t)oxpg_load_u32(r->p);
-    r->p += 4;
-    if (len == -1)
+    if (data == NULL)
         return Py_NewRef(Py_None);
-    if (len < 0 || len > r->end - r->p)
-        return NULL;
-    PyObject *value = r->plain != NULL ? r->plain(r->st, r->p, len)
-                                       : r->nested->decode(r->nested->ctx, r->st, r->element_oid, r->p, len);
-    r->p += len;
-    return value;
+    return r->plain != NULL ? r->plain(r->st, data, len)
+                            : r->nested->decode(r->nested->ctx, r->st, r->element_oid, data, len);
 }
 
 /* The list for dimension d; NULL with an exception set, or NULL without one when
@@ -53,35 +49,37 @@ static PyObject *read_dimension(ArrayReader *r, int d)
 
 static PyObject *decode_array(OxpgState *st, const char *data, int len, const OxpgNested *nested)
 {
-    if (OXPG_UNLIKELY(len < 12))
-        return oxpg_decode_malformed(st, "array", len);
-    int32_t ndim = (int32_t)oxpg_load_u32(data);
-    int32_t flags = (int32_t)oxpg_load_u32(data + 4);
-    Oid element_oid = oxpg_load_u32(data + 8);
-    if (ndim < 0 || ndim > MAXDIM || (flags != 0 && flags != 1) || len < 12 + 8 * ndim)
+    OxpgReadCursor in = oxpg_rc(data, len);
+    int32_t ndim, flags;
+    uint32_t element_oid;
+    if (oxpg_rc_i32(&in, &ndim) < 0 || oxpg_rc_i32(&in, &flags) < 0 || oxpg_rc_u32(&in, &element_oid) < 0 ||
+        ndim < 0 || ndim > MAXDIM || (flags != 0 && flags != 1))
         return oxpg_decode_malformed(st, "array", len);
     if (ndim == 0)
-        return PyList_New(0);
+        return oxpg_rc_done(&in) ? PyList_New(0) : oxpg_decode_malformed(st, "array", len);
     int32_t dims[MAXDIM];
     int64_t total = 1;
     for (int d = 0; d < ndim; d++) {
-        dims[d] = (int32_t)oxpg_load_u32(data + 12 + 8 * d);
-        if (dims[d] < 0)
+        int32_t lower_bound;
+        if (oxpg_rc_i32(&in, &dims[d]) < 0 || oxpg_rc_i32(&in, &lower_bound) < 0 || dims[d] < 0)
             return oxpg_decode_malformed(st, "array", len);
         total *= dims[d];
-        /* Every element takes at least its 4-byte length: bounds the allocation. */
-        if (total > (len - 12 - 8 * ndim) / 4)
+        /* Every element takes at least its 4-byte length: bounds the allocation
+         * (checked per dimension, so the product cannot overflow). */
+        if (total > (int64_t)(len / 4))
             return oxpg_decode_malformed(st, "array", len);
     }
-    oxpg_decode_fn plain = nested->plain(nested->ctx, element_oid);
-    ArrayReader r = {st, plain, nested, element_oid, data + 12 + 8 * ndim, data + len, dims, ndim};
+    if (total > oxpg_rc_left(&in) / 4)
+        return oxpg_decode_malformed(st, "array", len);
+    oxpg_decode_fn plain = nested->plain(nested->ctx, (Oid)element_oid);
+    ArrayReader r = {st, plain, nested, (Oid)element_oid, in, dims, ndim};
     PyObject *list = read_dimension(&r, 0);
     if (list == NULL) {
         if (!PyErr_Occurred())
             oxpg_decode_malformed(st, "array", len);
         return NULL;
     }
-    if (r.p != r.end) {
+    if (!oxpg_rc_done(&r.in)) {
         Py_DECREF(list);
         return oxpg_decode_malformed(st, "array", len);
     }

@@ -5,6 +5,7 @@
  * int32 length and the element's binary form. Multirange: int32 count, then per
  * range int32 length and the range's bytes. */
 #include "oxpg/codecs.h"
+#include "oxpg/rcursor.h"
 
 #define RANGE_EMPTY 0x01
 #define RANGE_LB_INC 0x02
@@ -15,21 +16,18 @@
 #define RANGE_UB_NULL 0x40
 /* 0x80 (RANGE_CONTAIN_EMPTY) only matters inside GiST indexes: ignored, as range_recv does. */
 
-/* One bound's value (or None when absent), advancing *p; NULL with an exception set. */
-static PyObject *read_bound(OxpgState *st, const char **p, const char *end, int present, oxpg_decode_fn element,
+/* One bound's value (or None when absent); NULL with an exception set. A present
+ * bound is never NULL on the wire. */
+static PyObject *read_bound(OxpgState *st, OxpgReadCursor *in, int present, oxpg_decode_fn element,
                             const char *type_name, int len)
 {
     if (!present)
         return Py_NewRef(Py_None);
-    if (end - *p < 4)
+    const char *bound;
+    int32_t blen;
+    if (oxpg_rc_value(in, &bound, &blen) < 0 || bound == NULL)
         return oxpg_decode_malformed(st, type_name, len);
-    int32_t blen = (int32_t)oxpg_load_u32(*p);
-    *p += 4;
-    if (blen < 0 || blen > end - *p)
-        return oxpg_decode_malformed(st, type_name, len);
-    PyObject *value = element(st, *p, blen);
-    *p += blen;
-    return value;
+    return element(st, bound, blen);
 }
 
 static PyObject *decode_range(OxpgState *st, const char *data, int len, oxpg_decode_fn element,
@@ -48,16 +46,15 @@ static PyObject *decode_range(OxpgState *st, const char *data, int len, oxpg_dec
             return oxpg_decode_malformed(st, type_name, len);
         return Py_NewRef(st->range_empty);
     }
-    const char *p = data + 1;
-    const char *end = data + len;
+    OxpgReadCursor in = oxpg_rc(data + 1, len - 1);
     PyObject *lower = NULL, *upper = NULL, *value = NULL;
-    lower = read_bound(st, &p, end, !(flags & (RANGE_LB_INF | RANGE_LB_NULL)), element, type_name, len);
+    lower = read_bound(st, &in, !(flags & (RANGE_LB_INF | RANGE_LB_NULL)), element, type_name, len);
     if (lower == NULL)
         goto done;
-    upper = read_bound(st, &p, end, !(flags & (RANGE_UB_INF | RANGE_UB_NULL)), element, type_name, len);
+    upper = read_bound(st, &in, !(flags & (RANGE_UB_INF | RANGE_UB_NULL)), element, type_name, len);
     if (upper == NULL)
         goto done;
-    if (p != end) {
+    if (!oxpg_rc_done(&in)) {
         oxpg_decode_malformed(st, type_name, len);
         goto done;
     }
@@ -74,31 +71,25 @@ done:
 static PyObject *decode_multirange(OxpgState *st, const char *data, int len, oxpg_decode_fn element,
                                    const char *type_name)
 {
-    if (OXPG_UNLIKELY(len < 4))
-        return oxpg_decode_malformed(st, type_name, len);
-    int32_t count = (int32_t)oxpg_load_u32(data);
+    OxpgReadCursor in = oxpg_rc(data, len);
+    int32_t count;
     /* Each range takes at least its length word and flags byte. */
-    if (OXPG_UNLIKELY(count < 0 || count > (len - 4) / 5))
+    if (OXPG_UNLIKELY(oxpg_rc_i32(&in, &count) < 0 || count < 0 || count > oxpg_rc_left(&in) / 5))
         return oxpg_decode_malformed(st, type_name, len);
     PyObject *list = PyList_New(count);
     if (list == NULL)
         return NULL;
-    const char *p = data + 4;
-    const char *end = data + len;
     for (int32_t k = 0; k < count; k++) {
-        if (end - p < 4)
+        const char *range_data;
+        int32_t rlen;
+        if (oxpg_rc_value(&in, &range_data, &rlen) < 0 || range_data == NULL)
             goto malformed;
-        int32_t rlen = (int32_t)oxpg_load_u32(p);
-        p += 4;
-        if (rlen < 0 || rlen > end - p)
-            goto malformed;
-        PyObject *range = decode_range(st, p, rlen, element, type_name);
+        PyObject *range = decode_range(st, range_data, rlen, element, type_name);
         if (range == NULL)
             goto fail;
         PyList_SET_ITEM(list, k, range);
-        p += rlen;
     }
-    if (p != end)
+    if (!oxpg_rc_done(&in))
         goto malformed;
     return list;
 malformed:

@@ -3,34 +3,30 @@
  * value bytes. Fields decode through the same codec table. */
 #include "oxpg/codecs.h"
 #include "oxpg/errors.h"
+#include "oxpg/rcursor.h"
 
 static PyObject *decode_record(OxpgState *st, const char *data, int len, const OxpgNested *nested)
 {
-    if (OXPG_UNLIKELY(len < 4))
-        return oxpg_decode_malformed(st, "record", len);
-    int32_t nfields = (int32_t)oxpg_load_u32(data);
-    /* Each field needs at least 8 bytes of header. */
-    if (OXPG_UNLIKELY(nfields < 0 || nfields > (len - 4) / 8))
+    OxpgReadCursor in = oxpg_rc(data, len);
+    int32_t nfields;
+    /* Each field needs at least 8 bytes of header: bounds the tuple's size. */
+    if (OXPG_UNLIKELY(oxpg_rc_i32(&in, &nfields) < 0 || nfields < 0 || nfields > oxpg_rc_left(&in) / 8))
         return oxpg_decode_malformed(st, "record", len);
     PyObject *tuple = PyTuple_New(nfields);
     if (tuple == NULL)
         return NULL;
-    const char *p = data + 4;
-    const char *end = data + len;
     for (int32_t f = 0; f < nfields; f++) {
-        if (end - p < 8)
+        uint32_t oid;
+        const char *field;
+        int32_t flen;
+        if (oxpg_rc_u32(&in, &oid) < 0 || oxpg_rc_value(&in, &field, &flen) < 0)
             goto malformed;
-        Oid oid = oxpg_load_u32(p);
-        int32_t flen = (int32_t)oxpg_load_u32(p + 4);
-        p += 8;
         PyObject *value;
-        if (flen == -1) {
+        if (field == NULL) {
             value = Py_NewRef(Py_None);
         } else {
-            if (flen < 0 || flen > end - p)
-                goto malformed;
-            oxpg_decode_fn plain = nested->plain(nested->ctx, oid);
-            value = plain != NULL ? plain(st, p, flen) : nested->decode(nested->ctx, st, oid, p, flen);
+            oxpg_decode_fn plain = nested->plain(nested->ctx, (Oid)oid);
+            value = plain != NULL ? plain(st, field, flen) : nested->decode(nested->ctx, st, (Oid)oid, field, flen);
             if (value == NULL && plain == NULL && PyErr_ExceptionMatches(st->DataError)) {
                 PyObject *prefix = PyUnicode_FromFormat("record field %d", (int)f + 1);
                 if (prefix != NULL) {
@@ -38,13 +34,12 @@ static PyObject *decode_record(OxpgState *st, const char *data, int len, const O
                     Py_DECREF(prefix);
                 }
             }
-            p += flen;
         }
         if (value == NULL)
             goto fail;
         PyTuple_SET_ITEM(tuple, f, value);
     }
-    if (p != end)
+    if (!oxpg_rc_done(&in))
         goto malformed;
     return tuple;
 malformed:

@@ -1,18 +1,17 @@
 /* Python objects -> libpq parameter arrays. Exact built-in types take the inline
  * fast path; everything else goes through encode_other(), kept out of line, which
  * classifies the value (a Type: what PostgreSQL type it goes as) and writes its
- * binary form. Lists and tuples become arrays of their elements' common Type.
+ * binary form. Lists and tuples become arrays of their elements' common Type
+ * (params_array.c).
  * Mapping and edge cases: docs/types.md. */
 #include "oxpg/params.h"
+#include "params_parts.h"
 #include "oxpg/codecs.h"
 #include "oxpg/errors.h"
 #include "oxpg/pg_oids.h"
 
 #include <limits.h>
 
-#define FORMAT_TEXT 0
-#define FORMAT_BINARY 1
-#define MAXDIM 6 /* PostgreSQL's MAXDIM */
 
 /* ------------------------------------------------------------------ the arrays */
 
@@ -87,18 +86,18 @@ static void set_external(OxpgParams *p, int i, Oid type, const char *data, int l
     p->offsets[i] = SIZE_MAX;
 }
 
-static int param_error(OxpgState *st, int i, const char *what)
+int oxpg_params_error(OxpgState *st, int i, const char *what)
 {
     PyErr_Format(st->DataError, "parameter $%d: %s", i + 1, what);
     return -1;
 }
 
 /* Parameter i's value is everything put since start: record it. */
-static int finish(OxpgState *st, OxpgParams *p, int i, size_t start, Oid type, int format)
+int oxpg_params_finish(OxpgState *st, OxpgParams *p, int i, size_t start, Oid type, int format)
 {
     size_t size = p->arena.used - start;
     if (size > INT_MAX)
-        return param_error(st, i, "value is too large to send (over 2 GiB)");
+        return oxpg_params_error(st, i, "value is too large to send (over 2 GiB)");
     p->offsets[i] = start;
     p->lengths[i] = (int)size;
     p->formats[i] = format;
@@ -122,7 +121,7 @@ static int encode_int(OxpgState *st, OxpgParams *p, int i, PyObject *v)
             PyOS_snprintf(prefix, sizeof(prefix), "parameter $%d", i + 1);
             return oxpg_reraise_as(st->DataError, prefix);
         }
-        return finish(st, p, i, start, OXPG_NUMERICOID, FORMAT_BINARY);
+        return oxpg_params_finish(st, p, i, start, OXPG_NUMERICOID, FORMAT_BINARY);
     }
     /* int4 when it fits, so substr(s, $1) and $1 + $2 resolve as users expect. */
     if (x >= INT32_MIN && x <= INT32_MAX) {
@@ -169,12 +168,12 @@ static const char *text_utf8(OxpgState *st, int i, PyObject *v, Py_ssize_t *size
     /* libpq reads text parameters as C strings: a NUL would silently cut the value,
      * and the server refuses it in binary text anyway. */
     if (memchr(utf8, '\0', (size_t)*size) != NULL) {
-        param_error(st, i, "str contains a NUL character (\\x00), which PostgreSQL text cannot store; "
+        oxpg_params_error(st, i, "str contains a NUL character (\\x00), which PostgreSQL text cannot store; "
                            "send bytes for binary data");
         return NULL;
     }
     if (*size > INT_MAX) {
-        param_error(st, i, "str is too large to send (over 2 GiB)");
+        oxpg_params_error(st, i, "str is too large to send (over 2 GiB)");
         return NULL;
     }
     return utf8;
@@ -192,43 +191,6 @@ static int encode_str(OxpgState *st, OxpgParams *p, int i, PyObject *v)
 }
 
 /* ------------------------------------------------------ classifying a value */
-
-/* What a value goes as. Lists and tuples are K_ARRAY at the top level and
- * dimensions inside an array. */
-typedef enum {
-    K_NULL, /* None: no type of its own */
-    K_BOOL,
-    K_INT, /* oid says int4, int8 or numeric */
-    K_FLOAT,
-    K_NUMERIC,
-    K_TEXT,
-    K_BYTEA,
-    K_DATE,
-    K_TIMESTAMP,
-    K_TIMESTAMPTZ,
-    K_TIME,
-    K_TIMETZ,
-    K_INTERVAL,
-    K_UUID,
-    K_JSON,
-    K_JSONB,
-    K_INET,
-    K_CIDR,
-    K_RANGE, /* range says which */
-    K_ARRAY,
-} Kind;
-
-/* A Range's type, from its bounds. R_UNTYPED (empty, or both bounds infinite) fits
- * every range type; R_INT goes as text so the context picks int4range, int8range or
- * numrange (PostgreSQL has no casts between range types); R_OTHER (float, str, ...
- * bounds) goes as PostgreSQL's text form for a user-defined range type. */
-typedef enum { R_UNTYPED, R_INT, R_NUM, R_DATE, R_TS, R_TSTZ, R_OTHER } RangeKind;
-
-typedef struct {
-    Kind kind;
-    Oid int_oid;     /* K_INT: the narrowest of int4, int8, numeric that holds it */
-    RangeKind range; /* K_RANGE */
-} Type;
 
 static const Oid kind_oids[][2] = {
     /* element, array */
@@ -258,7 +220,7 @@ static const Oid range_oids[][2] = {
 };
 
 /* The type OID (array: 1 for the array type), 0 when the value goes as text. */
-static Oid type_oid(const Type *t, int array)
+Oid oxpg_params_type_oid(const Type *t, int array)
 {
     if (t->kind == K_INT) {
         if (!array)
@@ -277,7 +239,7 @@ static Oid type_oid(const Type *t, int array)
     return kind_oids[t->kind][array];
 }
 
-static int is_sequence(PyObject *v)
+int oxpg_params_is_sequence(PyObject *v)
 {
     return PyList_Check(v) || PyTuple_Check(v);
 }
@@ -405,7 +367,7 @@ static int unsupported(OxpgState *st, int i, PyObject *v, PyObject *container)
 }
 
 /* Classify one value (an array element when container is not NULL). */
-static int classify(OxpgState *st, int i, PyObject *v, Type *t, PyObject *container)
+int oxpg_params_classify(OxpgState *st, int i, PyObject *v, Type *t, PyObject *container)
 {
     PyDateTime_CAPI *dt = st->datetime_api;
     t->int_oid = 0;
@@ -452,7 +414,7 @@ static int classify(OxpgState *st, int i, PyObject *v, Type *t, PyObject *contai
         t->kind = K_RANGE;
         if (range_kind(st, i, v, &t->range) < 0)
             return -1;
-    } else if (is_sequence(v)) {
+    } else if (oxpg_params_is_sequence(v)) {
         t->kind = K_ARRAY;
     } else if (oxpg_is_ip(st, v)) {
         t->kind = PyObject_TypeCheck(v, (PyTypeObject *)st->ipv4_network) ||
@@ -519,7 +481,7 @@ static int write_int(OxpgState *st, OxpgParams *p, int i, PyObject *v, Oid width
     if (width == OXPG_INT4OID) {
         /* Classified as fitting; checked again, never truncated. */
         if (x < INT32_MIN || x > INT32_MAX)
-            return param_error(st, i, "a list changed while it was being sent (an int grew)");
+            return oxpg_params_error(st, i, "a list changed while it was being sent (an int grew)");
         return write_u32(p, (uint32_t)(int32_t)x);
     }
     return write_u64(p, (uint64_t)x);
@@ -541,7 +503,7 @@ static int write_float(OxpgState *st, OxpgParams *p, int i, PyObject *v)
         if (x == -1 && PyErr_Occurred())
             return -1;
         if (overflow || x > (INT64_C(1) << 53) || x < -(INT64_C(1) << 53))
-            return param_error(st, i, "a list mixes floats with an int float8 cannot hold exactly "
+            return oxpg_params_error(st, i, "a list mixes floats with an int float8 cannot hold exactly "
                                       "(beyond 2**53); use Decimal for exact values");
         return write_double(p, (double)x);
     }
@@ -567,7 +529,7 @@ static int write_buffer(OxpgState *st, OxpgParams *p, int i, PyObject *v)
         return -1;
     int rc = -1;
     if (view.len > INT_MAX) {
-        param_error(st, i, "bytes value is too large to send (over 2 GiB)");
+        oxpg_params_error(st, i, "bytes value is too large to send (over 2 GiB)");
         goto done;
     }
     size_t start = p->arena.used;
@@ -601,7 +563,7 @@ static int write_datetime(OxpgState *st, OxpgParams *p, int i, PyObject *v, int 
     if (*want_aware < 0)
         *want_aware = aware;
     else if (aware != *want_aware)
-        return param_error(st, i, "a list mixes naive and aware datetimes (timestamp and timestamptz)");
+        return oxpg_params_error(st, i, "a list mixes naive and aware datetimes (timestamp and timestamptz)");
     return oxpg_encode_timestamp(&p->arena, v, off_us);
 }
 
@@ -617,7 +579,7 @@ static int write_time(OxpgState *st, OxpgParams *p, int i, PyObject *v, int *wan
     if (*want_aware < 0)
         *want_aware = aware;
     else if (aware != *want_aware)
-        return param_error(st, i, "a list mixes naive and aware times (time and timetz)");
+        return oxpg_params_error(st, i, "a list mixes naive and aware times (time and timetz)");
     return oxpg_encode_time(st, &p->arena, v, aware, off_us) < 0 ? wrap_error(st, i) : 0;
 }
 
@@ -658,7 +620,7 @@ static int still_of_kind(OxpgState *st, int i, PyObject *v, Kind kind)
     default:
         break;
     }
-    return ok ? 0 : param_error(st, i, "a list changed while it was being sent (an element's type changed)");
+    return ok ? 0 : oxpg_params_error(st, i, "a list changed while it was being sent (an element's type changed)");
 }
 
 #define RANGE_EMPTY 0x01
@@ -744,7 +706,7 @@ done:
 }
 
 /* One non-None value of type t in binary. */
-static int write_value(OxpgState *st, OxpgParams *p, int i, PyObject *v, const Type *t)
+int oxpg_params_write_value(OxpgState *st, OxpgParams *p, int i, PyObject *v, const Type *t)
 {
     if (still_of_kind(st, i, v, t->kind) < 0)
         return -1;
@@ -794,7 +756,7 @@ static int write_value(OxpgState *st, OxpgParams *p, int i, PyObject *v, const T
 /* -------------------------------------------------------------- text forms */
 
 /* Append the UTF-8 of str(v), refusing NUL; as_element quotes it for an array literal. */
-static int write_str_form(OxpgState *st, OxpgParams *p, int i, PyObject *v, int as_element)
+int oxpg_params_write_str_form(OxpgState *st, OxpgParams *p, int i, PyObject *v, int as_element)
 {
     PyObject *s = PyObject_Str(v);
     if (s == NULL)
@@ -825,234 +787,18 @@ done:
 
 /* A text-format parameter is a C string to libpq: end it with a NUL that its
  * length does not count. */
-static int finish_text(OxpgState *st, OxpgParams *p, int i, size_t start)
+int oxpg_params_finish_text(OxpgState *st, OxpgParams *p, int i, size_t start)
 {
     size_t size = p->arena.used - start;
     if (write_bytes(p, "", 1) < 0)
         return -1;
     if (size > INT_MAX)
-        return param_error(st, i, "value is too large to send (over 2 GiB)");
+        return oxpg_params_error(st, i, "value is too large to send (over 2 GiB)");
     p->offsets[i] = start;
     p->lengths[i] = (int)size;
     p->formats[i] = FORMAT_TEXT;
     p->types[i] = 0;
     return 0;
-}
-
-/* ------------------------------------------------------------------- arrays */
-
-typedef struct {
-    OxpgState *st;
-    OxpgParams *p;
-    int i;
-    int ndim;
-    Py_ssize_t dims[MAXDIM];
-    Py_ssize_t count; /* elements, NULLs included */
-    int has_nulls;
-    Type type;                /* the elements' common type; K_NULL while only None seen */
-    PyTypeObject *first_type; /* the first non-None element's type, for messages */
-} ArrayPlan;
-
-static int ragged(ArrayPlan *a)
-{
-    return param_error(a->st, a->i,
-                       "nested lists must be rectangular (every sub-list of one level the same length, "
-                       "no None in place of a sub-list) to form a PostgreSQL array");
-}
-
-static int mixed(ArrayPlan *a, PyObject *v, Kind kind)
-{
-    if (a->first_type == Py_TYPE(v)) {
-        /* One Python type, two PostgreSQL types: naive and aware, or Range bound types. */
-        const char *what = kind == K_RANGE ? "Ranges with different bound types"
-                                           : "naive and aware values (with and without time zone)";
-        PyErr_Format(a->st->DataError, "parameter $%d: a list of '%.100s' mixes %s; PostgreSQL arrays hold one type",
-                     a->i + 1, a->first_type->tp_name, what);
-        return -1;
-    }
-    PyErr_Format(a->st->DataError,
-                 "parameter $%d: a list mixes elements of type '%.100s' and '%.100s'; "
-                 "PostgreSQL arrays hold one type",
-                 a->i + 1, a->first_type->tp_name, Py_TYPE(v)->tp_name);
-    return -1;
-}
-
-/* Fold element v's type into the plan's common type. */
-static int merge(ArrayPlan *a, PyObject *v, PyObject *container)
-{
-    Type t;
-    if (classify(a->st, a->i, v, &t, container) < 0)
-        return -1;
-    Type *acc = &a->type;
-    if (t.kind == K_NULL) {
-        a->has_nulls = 1;
-        return 0;
-    }
-    if (acc->kind == K_NULL) {
-        *acc = t;
-        a->first_type = Py_TYPE(v);
-        return 0;
-    }
-    if (acc->kind == t.kind) {
-        if (t.kind == K_INT) {
-            /* The widest: numeric > int8 > int4. */
-            if (t.int_oid == OXPG_NUMERICOID || acc->int_oid == OXPG_NUMERICOID)
-                acc->int_oid = OXPG_NUMERICOID;
-            else if (t.int_oid == OXPG_INT8OID)
-                acc->int_oid = OXPG_INT8OID;
-        } else if (t.kind == K_RANGE && t.range != acc->range && t.range != R_UNTYPED) {
-            if (acc->range == R_UNTYPED)
-                acc->range = t.range;
-            else if ((acc->range == R_INT && t.range == R_NUM) || (acc->range == R_NUM && t.range == R_INT))
-                acc->range = R_NUM;
-            else
-                return mixed(a, v, t.kind);
-        }
-        return 0;
-    }
-    /* Numbers widen: ints with floats are float8 (exact ints only, checked when
-     * written), ints with Decimals numeric. Addresses with networks are inet. */
-    Kind lo = acc->kind < t.kind ? acc->kind : t.kind, hi = acc->kind < t.kind ? t.kind : acc->kind;
-    if (lo == K_INT && (hi == K_FLOAT || hi == K_NUMERIC)) {
-        acc->kind = hi;
-        return 0;
-    }
-    if (lo == K_INET && hi == K_CIDR) {
-        acc->kind = K_INET;
-        return 0;
-    }
-    return mixed(a, v, t.kind);
-}
-
-/* Check the nesting below v (an element of container at depth d) against the plan
- * and merge every element. */
-static int scan(ArrayPlan *a, PyObject *v, PyObject *container, int d)
-{
-    if (d == a->ndim) {
-        if (is_sequence(v))
-            return ragged(a);
-        a->count++;
-        return merge(a, v, container);
-    }
-    if (!is_sequence(v) || PySequence_Fast_GET_SIZE(v) != a->dims[d])
-        return ragged(a);
-    for (Py_ssize_t k = 0; k < a->dims[d]; k++) {
-        /* Element callbacks (utcoffset, ...) may change the list: hold the item. */
-        if (PySequence_Fast_GET_SIZE(v) != a->dims[d])
-            return ragged(a);
-        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(v, k));
-        int rc = scan(a, item, v, d + 1);
-        Py_DECREF(item);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Write the elements below v in binary: int32 length (-1 for NULL) and bytes each. */
-static int write_elements(ArrayPlan *a, PyObject *v, int d)
-{
-    if (!is_sequence(v) || PySequence_Fast_GET_SIZE(v) != a->dims[d])
-        return ragged(a);
-    for (Py_ssize_t k = 0; k < a->dims[d]; k++) {
-        if (PySequence_Fast_GET_SIZE(v) != a->dims[d])
-            return ragged(a);
-        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(v, k));
-        int rc;
-        if (d + 1 < a->ndim) {
-            rc = write_elements(a, item, d + 1);
-        } else if (item == Py_None) {
-            rc = write_u32(a->p, UINT32_MAX); /* -1: NULL */
-        } else if (is_sequence(item)) {
-            rc = ragged(a);
-        } else {
-            size_t len_at = a->p->arena.used;
-            rc = write_u32(a->p, 0);
-            size_t start = a->p->arena.used;
-            if (rc == 0)
-                rc = write_value(a->st, a->p, a->i, item, &a->type);
-            if (rc == 0) {
-                size_t size = a->p->arena.used - start;
-                if (size > INT32_MAX)
-                    rc = param_error(a->st, a->i, "an array element is too large to send (over 2 GiB)");
-                else
-                    oxpg_store_u32(a->p->arena.data + len_at, (uint32_t)size);
-            }
-        }
-        Py_DECREF(item);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* The array literal text form: {...} with every element quoted, NULL for None. */
-static int write_literal(ArrayPlan *a, PyObject *v, int d)
-{
-    if (!is_sequence(v) || PySequence_Fast_GET_SIZE(v) != a->dims[d])
-        return ragged(a);
-    if (write_bytes(a->p, "{", 1) < 0)
-        return -1;
-    for (Py_ssize_t k = 0; k < a->dims[d]; k++) {
-        if (PySequence_Fast_GET_SIZE(v) != a->dims[d])
-            return ragged(a);
-        if (k > 0 && write_bytes(a->p, ",", 1) < 0)
-            return -1;
-        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(v, k));
-        int rc;
-        if (d + 1 < a->ndim)
-            rc = write_literal(a, item, d + 1);
-        else if (item == Py_None)
-            rc = write_bytes(a->p, "NULL", 4);
-        else
-            rc = write_str_form(a->st, a->p, a->i, item, 1);
-        Py_DECREF(item);
-        if (rc < 0)
-            return -1;
-    }
-    return write_bytes(a->p, "}", 1);
-}
-
-/* list/tuple -> an array of the elements' common type. Without one (empty, only
- * None, or ranges that go as text) the array goes as its text form with OID 0, for
- * the context or an explicit cast to type. */
-static int encode_array(OxpgState *st, OxpgParams *p, int i, PyObject *v)
-{
-    ArrayPlan a = {.st = st, .p = p, .i = i, .type = {.kind = K_NULL}};
-    /* The shape comes from the first element at each level; scan() checks the rest. */
-    for (PyObject *level = v; is_sequence(level);) {
-        if (a.ndim == MAXDIM)
-            return param_error(st, i, "lists nested more than 6 deep (PostgreSQL arrays have at most 6 dimensions)");
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(level);
-        if (n > INT32_MAX)
-            return param_error(st, i, "list is too long for a PostgreSQL array");
-        a.dims[a.ndim++] = n;
-        if (n == 0)
-            break;
-        level = PySequence_Fast_GET_ITEM(level, 0);
-    }
-    if (scan(&a, v, NULL, 0) < 0)
-        return -1;
-    size_t start = p->arena.used;
-    if (a.count == 0) {
-        /* No elements (PostgreSQL has no empty dimensions): the empty array literal. */
-        return write_bytes(p, "{}", 2) < 0 ? -1 : finish_text(st, p, i, start);
-    }
-    Oid element = type_oid(&a.type, 0);
-    if (element == 0) {
-        if (write_literal(&a, v, 0) < 0)
-            return -1;
-        return finish_text(st, p, i, start);
-    }
-    if (write_u32(p, (uint32_t)a.ndim) < 0 || write_u32(p, (uint32_t)a.has_nulls) < 0 || write_u32(p, element) < 0)
-        return -1;
-    for (int d = 0; d < a.ndim; d++) {
-        if (write_u32(p, (uint32_t)a.dims[d]) < 0 || write_u32(p, 1) < 0) /* length, lower bound 1 */
-            return -1;
-    }
-    if (write_elements(&a, v, 0) < 0)
-        return -1;
-    return finish(st, p, i, start, type_oid(&a.type, 1), FORMAT_BINARY);
 }
 
 /* ----------------------------------------------------------- the slow path */
@@ -1102,7 +848,7 @@ static int encode_registered(OxpgState *st, OxpgParams *p, int i, PyObject *v, P
         rc = write_bytes(p, view.buf, (size_t)view.len);
         PyBuffer_Release(&view);
         if (rc == 0)
-            rc = finish(st, p, i, start, oid, FORMAT_BINARY);
+            rc = oxpg_params_finish(st, p, i, start, oid, FORMAT_BINARY);
     } else {
         if (!PyUnicode_Check(out)) {
             PyErr_Format(st->DataError, "parameter $%d: the text encoder registered for %.200s returned %.200s, "
@@ -1115,7 +861,7 @@ static int encode_registered(OxpgState *st, OxpgParams *p, int i, PyObject *v, P
             goto done;
         rc = write_bytes(p, utf8, (size_t)size);
         if (rc == 0)
-            rc = finish_text(st, p, i, start);
+            rc = oxpg_params_finish_text(st, p, i, start);
         if (rc == 0)
             p->types[i] = oid;
     }
@@ -1134,19 +880,19 @@ static OXPG_NOINLINE int encode_other(OxpgState *st, OxpgParams *p, int i, PyObj
     if (encoders != NULL && PyDict_GET_SIZE(encoders) > 0 && (rc = encode_registered(st, p, i, v, encoders)) != 1) {
         /* handled (or failed) by a registered encoder */
     } else if (PyObject_TypeCheck(v, dt->DateTimeType) || PyObject_TypeCheck(v, dt->TimeType)) {
-        /* Common enough to skip classify(): one utcoffset() call, not two. */
+        /* Common enough to skip oxpg_params_classify(): one utcoffset() call, not two. */
         int is_datetime = PyObject_TypeCheck(v, dt->DateTimeType);
         int aware = -1;
         rc = is_datetime ? write_datetime(st, p, i, v, &aware) : write_time(st, p, i, v, &aware);
         if (rc == 0)
-            rc = finish(st, p, i, start,
+            rc = oxpg_params_finish(st, p, i, start,
                         is_datetime ? (aware ? OXPG_TIMESTAMPTZOID : OXPG_TIMESTAMPOID)
                                     : (aware ? OXPG_TIMETZOID : OXPG_TIMEOID),
                         FORMAT_BINARY);
-    } else if ((rc = classify(st, i, v, &t, NULL)) == 0) {
+    } else if ((rc = oxpg_params_classify(st, i, v, &t, NULL)) == 0) {
         switch (t.kind) {
         case K_ARRAY:
-            rc = encode_array(st, p, i, v);
+            rc = oxpg_params_encode_array(st, p, i, v);
             break;
         case K_TEXT:
             rc = encode_str(st, p, i, v); /* str subclasses: text with OID 0, like str */
@@ -1158,16 +904,16 @@ static OXPG_NOINLINE int encode_other(OxpgState *st, OxpgParams *p, int i, PyObj
             rc = encode_float(p, i, v);
             break;
         default: {
-            Oid oid = type_oid(&t, 0);
+            Oid oid = oxpg_params_type_oid(&t, 0);
             if (oid == 0) {
                 /* A Range without a binary type: its text form, for the context to parse. */
-                rc = write_str_form(st, p, i, v, 0);
+                rc = oxpg_params_write_str_form(st, p, i, v, 0);
                 if (rc == 0)
-                    rc = finish_text(st, p, i, start);
+                    rc = oxpg_params_finish_text(st, p, i, start);
             } else {
-                rc = write_value(st, p, i, v, &t);
+                rc = oxpg_params_write_value(st, p, i, v, &t);
                 if (rc == 0)
-                    rc = finish(st, p, i, start, oid, FORMAT_BINARY);
+                    rc = oxpg_params_finish(st, p, i, start, oid, FORMAT_BINARY);
             }
         }
         }
@@ -1205,7 +951,7 @@ static inline int encode_one(OxpgState *st, OxpgParams *p, int i, PyObject *v, P
         return encode_float(p, i, v);
     if (type == &PyBytes_Type) {
         if (PyBytes_GET_SIZE(v) > INT_MAX)
-            return param_error(st, i, "bytes value is too large to send (over 2 GiB)");
+            return oxpg_params_error(st, i, "bytes value is too large to send (over 2 GiB)");
         set_external(p, i, OXPG_BYTEAOID, PyBytes_AS_STRING(v), (int)PyBytes_GET_SIZE(v), FORMAT_BINARY);
         return 0;
     }

@@ -204,8 +204,9 @@ void oxpg_client_raise_lost(OxpgClient *self, const PGresult *error)
     if (error != NULL) {
         oxpg_raise_result_error(self->st, error, self->st->OperationalError);
     } else if (PQstatus(conn) == CONNECTION_BAD) {
-        /* The socket is closed, so this returns what is buffered without waiting. */
-        PGresult *r = PQgetResult(conn);
+        /* The socket is closed, so this returns what is buffered without waiting;
+         * through the one result path, like every result. */
+        PGresult *r = oxpg_conn_next(self);
         if (r != NULL && PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL)
             oxpg_raise_result_error(self->st, r, self->st->OperationalError);
         PQclear(r);

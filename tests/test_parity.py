@@ -127,15 +127,7 @@ PATHS: dict[str, Path] = {
 
 # Paths that do not give query()'s value yet, by expression. Each is a strict xfail
 # naming the gap, so a fix shows up as XPASS and the entry has to go.
-GAPS: dict[str, tuple[set[str], str]] = {
-    # An anonymous record's field types are only in its data: query() looks them up
-    # as it meets them and decodes again, which a running stream cannot.
-    "stream": ({"ROW(1, 'sad'::{s}.mood)"},
-               "stream(): fields of anonymous records that need a lookup or a text form"),
-    # The same in a pipeline: the connection is the pipeline's when the row is decoded.
-    "pipeline": ({"ROW(1, 'sad'::{s}.mood)"},
-                 "pipeline(): fields of anonymous records that need a lookup or a text form"),
-}
+GAPS: dict[str, tuple[set[str], str]] = {}
 
 
 def gap(path: str, expr: str) -> str | None:

@@ -539,3 +539,30 @@ def test_undecodable_value_reports_its_row_after_the_rows_before_it(client: oxpg
             got.append(row["i"])
     assert got == list(range(1, 2500))
     assert_usable(client)
+
+
+def test_anonymous_record_fields_of_user_types(client: oxpg.Client, other: oxpg.Client) -> None:
+    """A stream cannot stop for a catalog lookup when a record field's type turns up, so
+    describing a statement with an anonymous record looks up every user type first.
+    A type created since by another session is refused with DataError, never
+    guessed, and the next statement learns it."""
+    name = f"pg_temp_mood_{uuid.uuid4().hex[:8]}"
+    other.execute(f"CREATE TYPE {name} AS ENUM ('happy', 'sad')")
+    try:
+        sql = f"SELECT ROW(g, 'sad'::{name}, ARRAY['happy'::{name}]) AS v FROM generate_series(1, 3) g"
+        with client.stream(sql, chunk_size=2) as rows:
+            assert [r["v"] for r in rows] == [(g, "sad", ["happy"]) for g in (1, 2, 3)]
+        assert client.query(sql) == [{"v": (g, "sad", ["happy"])} for g in (1, 2, 3)]
+        later = f"{name}_later"
+        other.execute(f"CREATE TYPE {later} AS ENUM ('x')")
+        try:
+            with pytest.raises(oxpg.DataError, match="cannot look it up"):
+                with client.stream(f"SELECT ROW(1, 'x'::{later}) AS v") as rows:
+                    list(rows)
+            # The next describe looks the user types up again.
+            with client.stream(f"SELECT ROW(2, 'x'::{later}) AS v") as rows:
+                assert [r["v"] for r in rows] == [(2, "x")]
+        finally:
+            other.execute(f"DROP TYPE {later}")
+    finally:
+        other.execute(f"DROP TYPE {name}")

@@ -50,6 +50,10 @@ typedef struct {
     /* Set by a nested decode that met an OID nobody has asked the catalog about
      * (a record field of an enum type, say): the caller may look it up and retry. */
     Oid missing;
+    /* Every user-defined type (enums, domains, ranges, standalone composites, base
+     * types of extensions, arrays of them) was looked up: for the fields of anonymous
+     * records in results that cannot stop for a lookup (streams, pipelines). */
+    int user_types_known;
     /* {type: (oid, callable, binary)} for parameters, NULL until one is registered. */
     PyObject *encoders;
 } OxpgTypeCache;
@@ -76,6 +80,9 @@ int oxpg_types_set_decoder(OxpgTypeCache *tc, Oid oid, PyObject *callable, int m
  * receive function ('t'/'f'). */
 #define OXPG_CATALOG_COLUMNS 9
 extern const char oxpg_types_catalog_sql[];
+/* The OIDs (one text column) of every user-defined type worth knowing before a
+ * result that cannot stop for a lookup: see user_types_known. */
+extern const char oxpg_types_user_types_sql[];
 /* Store the answers of a text-format result of oxpg_types_catalog_sql. Every OID in
  * asked gets an entry (an OID the catalog does not have stays OXPG_TYPE_OTHER). The
  * OIDs the answers refer to that are not settled yet (element, base and field types)

@@ -96,6 +96,7 @@ void oxpg_types_forget_catalog(OxpgTypeCache *tc)
         if (tc->slots[k].oid != 0)
             forget_answer(&tc->slots[k]);
     }
+    tc->user_types_known = 0;
     tc->generation++;
 }
 
@@ -153,6 +154,17 @@ const char oxpg_types_catalog_sql[] =
     "t.typreceive = 0 "
     "FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_proc p ON p.oid = t.typsend "
     "WHERE t.oid = ANY($1::pg_catalog.oid[])";
+
+/* Table row types are left out (a schema has one per table; whole-row references
+ * come as the named type, which the result's description names). */
+const char oxpg_types_user_types_sql[] =
+    "SELECT u.oid FROM (SELECT t.oid, t.typarray FROM pg_catalog.pg_type t "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
+    "LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid "
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
+    "AND (t.typtype IN ('e', 'd', 'r', 'm') OR (t.typtype = 'c' AND c.relkind = 'c') "
+    "OR (t.typtype = 'b' AND t.typelem = 0))) s, "
+    "LATERAL (VALUES (s.oid), (NULLIF(s.typarray, 0))) AS u(oid) WHERE u.oid IS NOT NULL";
 
 static int is(const PGresult *res, int r, int c, const char *text)
 {
@@ -395,11 +407,15 @@ PyObject *oxpg_types_decode(OxpgTypeCache *tc, OxpgState *st, Oid oid, const cha
         return codec->decode_binary(st, data, len);
     }
     if (e == NULL || !e->known) {
-        /* Only nested values get here (columns are looked up before decoding). */
+        /* Only nested values get here (columns are looked up before decoding). A
+         * type created since the client learned the user types: the next describe
+         * learns them again. */
         tc->missing = oid;
+        tc->user_types_known = 0;
         PyErr_Format(st->DataError,
-                     "type OID %u inside an array or record is not known to this client yet, and stream() and "
-                     "pipelines cannot look it up; cast it to text in SQL",
+                     "type OID %u inside an array or record is not known to this client yet (it was created "
+                     "after this client looked the user types up), and stream() and pipelines cannot look it up "
+                     "while rows arrive; run the statement again, or cast it to text in SQL",
                      (unsigned)oid);
         return NULL;
     }

@@ -392,10 +392,25 @@ static int described(OxpgClient *self, OxpgQueryOp *q)
     return oxpg_query_look_up_columns(self, q, q->res, 1, q->after_lookup);
 }
 
-static int description_looked_up(OxpgClient *self, OxpgQueryOp *q)
+static int description_complete(OxpgClient *self, OxpgQueryOp *q)
 {
     (void)self;
     return q->lookup_failed ? -1 : 1;
+}
+
+/* A described statement whose rows will be read without stopping (a stream, a
+ * pipeline) cannot look up the field types of an anonymous record as query() does
+ * when it meets them: every user type is looked up now instead (once per client). */
+static int description_looked_up(OxpgClient *self, OxpgQueryOp *q)
+{
+    if (q->lookup_failed)
+        return -1;
+    for (int c = 0; q->res != NULL && c < PQnfields(q->res); c++) {
+        Oid oid = PQftype(q->res, c);
+        if (oid == OXPG_RECORDOID || oid == OXPG_RECORDARRAYOID)
+            return oxpg_query_learn_user_types(self, q, description_complete);
+    }
+    return 1;
 }
 
 /* ---- running the statement ---------------------------------------------------------- */

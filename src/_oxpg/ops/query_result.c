@@ -8,6 +8,7 @@
 #include "oxpg/typecache.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- catalog lookups ------------------------------------------------------------ */
@@ -106,6 +107,42 @@ int oxpg_query_look_up_columns(OxpgClient *self, OxpgQueryOp *q, const PGresult 
     if (unknown != small)
         PyMem_Free(unknown);
     return rc;
+}
+
+static int user_types_listed(OxpgClient *self, OxpgQueryOp *q)
+{
+    PGresult *listed = oxpg_query_take_result(self, q);
+    if (listed == NULL) {
+        q->lookup_failed = 1;
+        return q->after_lookup(self, q);
+    }
+    int n = PQntuples(listed), n_unknown = 0;
+    Oid *unknown = PyMem_Malloc(sizeof(Oid) * (size_t)(n > 0 ? n : 1));
+    if (unknown == NULL) {
+        PQclear(listed);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int r = 0; r < n; r++) {
+        Oid oid = PQgetisnull(listed, r, 0) ? 0 : (Oid)strtoul(PQgetvalue(listed, r, 0), NULL, 10);
+        if (oid != 0 && !oxpg_types_settled(&self->types, oid))
+            unknown[n_unknown++] = oid;
+    }
+    PQclear(listed);
+    self->types.user_types_known = 1;
+    int rc = look_up(self, q, unknown, n_unknown, q->after_lookup);
+    PyMem_Free(unknown);
+    return rc;
+}
+
+int oxpg_query_learn_user_types(OxpgClient *self, OxpgQueryOp *q, oxpg_query_next_fn after)
+{
+    q->after_lookup = after;
+    q->lookup_failed = 0;
+    if (self->types.user_types_known)
+        return after(self, q);
+    return oxpg_query_send_params(self, q, oxpg_types_user_types_sql, 0, NULL, NULL, NULL, NULL, 0,
+                                  user_types_listed);
 }
 
 int oxpg_client_describe_text_forms(OxpgClient *self, const PGresult *res)

@@ -16,6 +16,9 @@ PGresult *oxpg_query_take_result(OxpgClient *self, OxpgQueryOp *q);
  * (with q->lookup_failed set when that failed). any_format: a Describe result. */
 int oxpg_query_look_up_columns(OxpgClient *self, OxpgQueryOp *q, const PGresult *res, int any_format,
                                oxpg_query_next_fn after);
+/* Look up every user-defined type the client does not know yet (once, until the
+ * catalog knowledge is forgotten), then after. */
+int oxpg_query_learn_user_types(OxpgClient *self, OxpgQueryOp *q, oxpg_query_next_fn after);
 /* After the lookups of q->res's types: text forms, then the rows. */
 int oxpg_query_types_looked_up(OxpgClient *self, OxpgQueryOp *q);
 void oxpg_query_free_text_forms(OxpgQueryOp *q);

@@ -338,9 +338,10 @@ int oxpg_client_timeout_value(const char *name, PyObject *value, double if_none,
         return 0;
     }
     if (!(seconds > 0) || seconds > OXPG_TIMEOUT_MAX) {
+        /* PyErr_Format has no %f: the bound goes as an integer. */
         PyErr_Format(PyExc_ValueError,
-                     "%s must be more than 0 and at most %.0f seconds, or float('inf') for no timeout, not %R", name,
-                     OXPG_TIMEOUT_MAX, value);
+                     "%s must be more than 0 and at most %lld seconds, or float('inf') for no timeout, not %R", name,
+                     (long long)OXPG_TIMEOUT_MAX, value);
         return -1;
     }
     *timeout = seconds;

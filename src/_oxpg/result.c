@@ -127,11 +127,17 @@ static PyObject *text_form(OxpgState *st, const OxpgTextForms *text, long k)
 static OXPG_NOINLINE PyObject *name_decode_error(OxpgState *st, const OxpgColumn *col, long row_number)
 {
     if (PyErr_ExceptionMatches(st->DataError)) {
+        /* Taken while the prefix is built: the C API must not run with an exception
+         * set (Python 3.12 may collect garbage in there, and report and drop it). */
+        PyObject *cause = oxpg_err_take();
         PyObject *prefix = PyUnicode_FromFormat("column %R (%s), row %ld", col->name, col->type_name, row_number);
-        if (prefix != NULL) {
-            oxpg_reraise_as(st->DataError, PyUnicode_AsUTF8(prefix));
-            Py_DECREF(prefix);
+        if (prefix == NULL) {
+            Py_XDECREF(cause); /* the prefix's own error (MemoryError) is the one set */
+            return NULL;
         }
+        oxpg_err_restore(cause);
+        oxpg_reraise_as(st->DataError, PyUnicode_AsUTF8(prefix));
+        Py_DECREF(prefix);
     }
     return NULL;
 }

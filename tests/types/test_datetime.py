@@ -9,6 +9,7 @@ Python cannot hold -> DataError naming the column, never a wrong value.
 
 from __future__ import annotations
 
+import gc
 import zoneinfo
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -427,3 +428,19 @@ def test_timestamptz_arrays_follow_the_session_zone(client):
     assert missing is None
     assert infinite == datetime.max.replace(tzinfo=UTC) and infinite.utcoffset() == timedelta(0)
     assert [[v.tzinfo for v in inner] for inner in row["nested"]] == [[zone], [zone]]
+
+
+def test_a_decode_error_keeps_its_reason_while_the_collector_runs(db):
+    """The row's DataError says why (Python 3.12+ may collect garbage inside C API calls
+    made while an exception is set, and it reported and dropped the reason: '...row 2: ?')."""
+    old = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        for _ in range(20):
+            with pytest.raises(oxpg.DataError, match=r"column 'd' \(date\), row 2: date value out of Python's range"):
+                db.query("SELECT CASE WHEN g = 2 THEN date '10000-01-01' ELSE date '2000-01-01' END AS d "
+                         "FROM generate_series(1, 3) g ORDER BY g")
+            with pytest.raises(oxpg.DataError, match=r"column 'r' \(record\), row 1: date value out of Python's range"):
+                db.query("SELECT ROW(date '10000-01-01', 1) AS r")
+    finally:
+        gc.set_threshold(*old)

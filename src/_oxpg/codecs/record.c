@@ -28,11 +28,10 @@ static PyObject *decode_record(OxpgState *st, const char *data, int len, const O
             oxpg_decode_fn plain = nested->plain(nested->ctx, (Oid)oid);
             value = plain != NULL ? plain(st, field, flen) : nested->decode(nested->ctx, st, (Oid)oid, field, flen);
             if (value == NULL && plain == NULL && PyErr_ExceptionMatches(st->DataError)) {
-                PyObject *prefix = PyUnicode_FromFormat("record field %d", (int)f + 1);
-                if (prefix != NULL) {
-                    oxpg_reraise_as(st->DataError, PyUnicode_AsUTF8(prefix));
-                    Py_DECREF(prefix);
-                }
+                /* Plain C: no Python object is made while the exception is set. */
+                char prefix[32];
+                PyOS_snprintf(prefix, sizeof(prefix), "record field %d", (int)f + 1);
+                oxpg_reraise_as(st->DataError, prefix);
             }
         }
         if (value == NULL)

@@ -126,3 +126,111 @@ def test_statement_cache_is_shared_with_query(client: oxpg.Client) -> None:
         assert rows == [{"v": 2 * i}]
     assert client.statement_cache_info()["prepared"] >= 1, "the operation prepared it as query() would"
     assert client.query(sql, 21) == [{"v": 42}]
+
+
+# ---- execute and executemany as operations ------------------------------------------------
+
+
+def test_execute_gives_the_row_count(client: oxpg.Client) -> None:
+    client.execute("CREATE TEMP TABLE op_exec (a int)")
+    count, seen = drive(client._start_execute("INSERT INTO op_exec SELECT g FROM generate_series(1, $1::int) g", 5))
+    assert count == 5 and seen
+    count, _ = drive(client._start_execute("UPDATE op_exec SET a = a + 1; DELETE FROM op_exec WHERE a > 4"))
+    assert count == 2, "without parameters several statements run, as execute() runs them"
+    assert client.query_value("SELECT count(*) FROM op_exec") == 3
+
+
+def test_executemany_is_one_batch(client: oxpg.Client, other: oxpg.Client) -> None:
+    client.execute("CREATE TABLE IF NOT EXISTS op_many (a int PRIMARY KEY)")
+    try:
+        # Enough rows for several flushes (the op flushes every 128 rows).
+        rows = ((i,) for i in range(1000))
+        count, seen = drive(client._start_executemany("INSERT INTO op_many VALUES ($1)", rows))
+        assert count == 1000 and seen
+        assert other.query_value("SELECT count(*) FROM op_many") == 1000
+        op = client._start_executemany("INSERT INTO op_many VALUES ($1)", [(5000,), (5001,), (3,)])
+        with pytest.raises(oxpg.errors.UniqueViolation) as excinfo:
+            drive(op)
+        assert excinfo.value.executemany_row == 3
+        assert other.query_value("SELECT count(*) FROM op_many") == 1000, "the failed batch committed nothing"
+        assert drive(client._start_executemany("INSERT INTO op_many VALUES ($1)", []))[0] == 0
+    finally:
+        client.execute("DROP TABLE op_many")
+
+
+def test_executemany_iterator_error_is_raised_by_step(client: oxpg.Client) -> None:
+    def rows() -> Iterator[tuple[int]]:
+        yield from ((i,) for i in range(300))
+        raise LookupError("the source failed")
+
+    op = client._start_executemany("SELECT $1::int", rows())
+    with pytest.raises(LookupError, match="the source failed") as excinfo:
+        drive(op)
+    assert excinfo.value.executemany_row == 301  # type: ignore[attr-defined]
+    assert client.query_value("SELECT 5") == 5
+
+
+def test_executemany_refuses_copy_before_taking_the_client(client: oxpg.Client) -> None:
+    with pytest.raises(oxpg.NotSupportedError, match="COPY"):
+        client._start_executemany("COPY (SELECT 1) TO STDOUT", [()])
+    assert client.query_value("SELECT 6") == 6
+
+
+# ---- deadlines: the driver asks, the op times out as the sync client would ----------------
+
+
+def test_deadline_and_time_out(client: oxpg.Client, other: oxpg.Client) -> None:
+    pid = client.backend_pid
+    before = time.monotonic()
+    op = client._start_query(True, "SELECT pg_sleep(30)", timeout=2.0)
+    assert op.deadline is not None and before + 2.0 <= op.deadline <= time.monotonic() + 2.0
+    assert op.drain_deadline is None and not op.draining
+    op.step()
+    op.time_out()
+    assert op.draining
+    assert op.drain_deadline is not None and op.drain_deadline <= time.monotonic() + 0.2 + 0.01
+    with pytest.raises(oxpg.QueryTimeoutError, match="timeout of 2 s"):
+        drive(op)
+    assert other.query_value("SELECT state FROM pg_stat_activity WHERE pid = $1", pid) == "idle"
+    assert client.query_value("SELECT 8") == 8
+
+
+def test_no_timeout_means_no_deadline(client: oxpg.Client) -> None:
+    op = client._start_execute("SELECT 1", timeout=float("inf"))
+    assert op.deadline is None
+    drive(op)
+    assert op.deadline is None and op.done
+
+
+def test_time_out_mid_executemany_commits_nothing(client: oxpg.Client, other: oxpg.Client) -> None:
+    client.execute("CREATE TABLE IF NOT EXISTS op_many_slow (a int)")
+    try:
+        rows = ((i,) for i in range(100_000))
+        op = client._start_executemany("INSERT INTO op_many_slow SELECT $1 FROM pg_sleep(0.001)", rows, timeout=0.5)
+        # Step (and so queue) until the server is busy with the batch, then give up.
+        for _ in range(3):
+            op.step()
+        op.time_out()
+        with pytest.raises(oxpg.QueryTimeoutError) as excinfo:
+            drive(op)
+        assert excinfo.value.executemany_row >= 1  # type: ignore[attr-defined]
+        assert other.query_value("SELECT count(*) FROM op_many_slow") == 0
+        assert client.query_value("SELECT 9") == 9
+    finally:
+        client.execute("DROP TABLE op_many_slow")
+
+
+def test_statement_after_an_abandoned_stream_is_stepped(client: oxpg.Client) -> None:
+    """A stream leaves libpq's single-row flag set; the next new statement resets
+    it with an empty query, one more round trip that the op steps through too."""
+    stream = client.stream("SELECT g FROM generate_series(1, 100) g", chunk_size=10)
+    next(iter(stream))
+    stream.close()
+    rows, seen = drive(client._start_query(True, "SELECT $1::int + 40 AS v", 2))
+    assert rows == [{"v": 42}]
+    assert seen.count(_oxpg.IO_WANT_READ) >= 2
+    stream = client.stream("SELECT g FROM generate_series(1, 100) g", chunk_size=10)
+    next(iter(stream))
+    stream.close()
+    count, _ = drive(client._start_executemany("SELECT $1::int", [(1,), (2,)]))
+    assert count == 2

@@ -31,6 +31,9 @@ int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op);
  * trip it takes, under one deadline. */
 typedef struct OxpgQueryOp OxpgQueryOp;
 int oxpg_wait_query(OxpgClient *self, OxpgQueryOp *q);
+/* The same for the batch operation (started by oxpg_batch_op_start). */
+typedef struct OxpgBatchOp OxpgBatchOp;
+int oxpg_wait_batch(OxpgClient *self, OxpgBatchOp *op);
 
 /* The sync calls the Client's methods make, each the read operation (or its drain)
  * driven by oxpg_wait_op. Returns 0, or -1 with an exception set. */

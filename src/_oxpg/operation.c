@@ -1,10 +1,11 @@
-/* _oxpg.Operation: a statement in flight that the caller drives itself, with the
- * socket's fileno() and step(), on any event loop. It is the query operation of
- * ops/query_op.c, the one query() is driven through by wait.c, so values, errors,
- * the statement cache, COPY refusal, cancel and drain behave the same on both
- * drivers. The operation holds the client (its lock) from start to end: one
- * statement in flight per connection. */
+/* _oxpg.Operation: a call in flight that the caller drives itself, with the
+ * socket's fileno() and step(), on any event loop. It is one of the operations the
+ * sync client is driven through by wait.c (the query op of ops/query_op.c, the batch
+ * op of ops/batch_op.c), so values, errors, the statement cache, COPY refusal,
+ * timeouts, cancel and drain behave the same on both drivers. The operation holds
+ * the client (its lock) from start to end: one call in flight per connection. */
 #include "oxpg/operation.h"
+#include "oxpg/batch_op.h"
 #include "oxpg/compat.h"
 #include "oxpg/errors.h"
 #include "oxpg/params.h"
@@ -16,19 +17,78 @@
 
 enum { OP_RUNNING, OP_DONE, OP_FAILED };
 
+/* Which operation runs. */
+enum { KIND_QUERY, KIND_BATCH };
+
 typedef struct {
     PyObject_HEAD
     OxpgClient *client; /* strong reference */
+    int kind;
     int state;
     int holds_lock;
-    PyObject *sql;  /* strong: q.sql points into its UTF-8 */
+    PyObject *sql;  /* strong: the op's SQL points into its UTF-8 */
     OxpgParams params;
     int has_params;
     OxpgCall call;
-    OxpgQueryOp q;
+    union {
+        OxpgQueryOp q;
+        OxpgBatchOp b;
+    } op;
     int has_op;
     PyObject *rows; /* the outcome once done */
 } OxpgOperation;
+
+/* ---- the operation, whichever kind ---------------------------------------------- */
+
+static OxpgReadOp *current_read(OxpgOperation *operation)
+{
+    return operation->kind == KIND_QUERY ? &operation->op.q.read : &operation->op.b.read;
+}
+
+static OxpgIO op_step(OxpgOperation *operation)
+{
+    if (operation->kind == KIND_QUERY)
+        return oxpg_query_op_step(operation->client, &operation->op.q);
+    return oxpg_batch_op_step(operation->client, &operation->op.b);
+}
+
+/* An exception is pending: the op keeps it, cancels and drains. */
+static void op_interrupt(OxpgOperation *operation)
+{
+    if (operation->kind == KIND_QUERY)
+        oxpg_read_op_interrupt(operation->client, &operation->op.q.read);
+    else
+        oxpg_batch_op_interrupt(operation->client, &operation->op.b);
+}
+
+static int op_wait(OxpgOperation *operation)
+{
+    if (operation->kind == KIND_QUERY)
+        return oxpg_wait_query(operation->client, &operation->op.q);
+    return oxpg_wait_batch(operation->client, &operation->op.b);
+}
+
+static PyObject *op_take(OxpgOperation *operation)
+{
+    if (operation->kind == KIND_QUERY)
+        return oxpg_query_op_take(&operation->op.q, NULL);
+    return oxpg_batch_op_take(&operation->op.b);
+}
+
+static int op_clear(OxpgOperation *operation)
+{
+    if (operation->kind == KIND_QUERY)
+        return oxpg_query_op_clear(operation->client, &operation->op.q);
+    return oxpg_batch_op_clear(operation->client, &operation->op.b);
+}
+
+static void op_free(OxpgOperation *operation)
+{
+    if (operation->kind == KIND_QUERY)
+        oxpg_query_op_free(&operation->op.q);
+    else
+        oxpg_batch_op_free(&operation->op.b);
+}
 
 /* The operation is over: the client is free again. */
 static void release(OxpgOperation *operation)
@@ -36,7 +96,7 @@ static void release(OxpgOperation *operation)
     PyObject *pending = oxpg_err_take();
     if (operation->has_op) {
         operation->has_op = 0;
-        if (oxpg_query_op_clear(operation->client, &operation->q) < 0 && pending == NULL)
+        if (op_clear(operation) < 0 && pending == NULL)
             pending = oxpg_err_take();
         PyErr_Clear();
     }
@@ -52,11 +112,11 @@ static void release(OxpgOperation *operation)
     oxpg_err_restore(pending);
 }
 
-/* The query op finished: keep its outcome, or raise its exception. */
+/* The op finished: keep its outcome, or raise its exception. */
 static int finish(OxpgOperation *operation, OxpgIO io)
 {
     int rc = -1;
-    if (io == OXPG_IO_DONE && (operation->rows = oxpg_query_op_take(&operation->q, NULL)) != NULL)
+    if (io == OXPG_IO_DONE && (operation->rows = op_take(operation)) != NULL)
         rc = 0;
     operation->state = rc == 0 ? OP_DONE : OP_FAILED;
     release(operation);
@@ -74,7 +134,7 @@ static PyObject *Operation_step(OxpgOperation *operation, PyObject *Py_UNUSED(ig
         return PyLong_FromLong(OXPG_IO_DONE);
     if (oxpg_client_check_process(operation->client) < 0)
         return NULL;
-    OxpgIO io = oxpg_query_op_step(operation->client, &operation->q);
+    OxpgIO io = op_step(operation);
     if (io == OXPG_IO_WANT_READ || io == OXPG_IO_WANT_WRITE)
         return PyLong_FromLong(io);
     if (finish(operation, io) < 0)
@@ -88,13 +148,26 @@ PyDoc_STRVAR(interrupt_doc, "interrupt($self, /)\n--\n\n"
 
 static PyObject *Operation_interrupt(OxpgOperation *operation, PyObject *Py_UNUSED(ignored))
 {
-    if (operation->state != OP_RUNNING || operation->q.read.draining)
+    if (operation->state != OP_RUNNING || current_read(operation)->draining)
         Py_RETURN_NONE;
     OxpgState *st = operation->client->st;
     PyObject *cls = st->sqlstate_map != NULL ? PyDict_GetItemString(st->sqlstate_map, "57014") : NULL;
     PyErr_SetString(cls != NULL ? cls : st->OperationalError,
                     "the operation was interrupted and its statement cancelled on the server");
-    oxpg_read_op_interrupt(operation->client, &operation->q.read);
+    op_interrupt(operation);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(time_out_doc, "time_out($self, /)\n--\n\n"
+                           "The deadline passed: cancel the statement on the server as interrupt()\n"
+                           "does; step() then raises QueryTimeoutError, as the sync client would.");
+
+static PyObject *Operation_time_out(OxpgOperation *operation, PyObject *Py_UNUSED(ignored))
+{
+    if (operation->state != OP_RUNNING || current_read(operation)->draining)
+        Py_RETURN_NONE;
+    oxpg_call_raise_timeout(operation->client, &operation->call);
+    op_interrupt(operation);
     Py_RETURN_NONE;
 }
 
@@ -105,7 +178,7 @@ PyDoc_STRVAR(abandon_doc, "abandon($self, /)\n--\n\n"
 static PyObject *Operation_abandon(OxpgOperation *operation, PyObject *Py_UNUSED(ignored))
 {
     if (operation->state == OP_RUNNING) {
-        oxpg_read_op_abandon(operation->client, &operation->q.read);
+        oxpg_read_op_abandon(operation->client, current_read(operation));
         PyErr_Clear();
         operation->state = OP_FAILED;
         release(operation);
@@ -114,7 +187,8 @@ static PyObject *Operation_abandon(OxpgOperation *operation, PyObject *Py_UNUSED
 }
 
 PyDoc_STRVAR(result_doc, "result($self, /)\n--\n\n"
-                         "The rows (list of dicts, or tuples), once step() returned IO_DONE.");
+                         "The outcome once step() returned IO_DONE: the rows (a list of dicts or\n"
+                         "tuples) or, for execute and executemany, the row count.");
 
 static PyObject *Operation_result(OxpgOperation *operation, PyObject *Py_UNUSED(ignored))
 {
@@ -143,6 +217,28 @@ static PyObject *Operation_get_done(OxpgOperation *operation, void *Py_UNUSED(cl
     return PyBool_FromLong(operation->state != OP_RUNNING);
 }
 
+static PyObject *Operation_get_draining(OxpgOperation *operation, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(operation->state == OP_RUNNING && current_read(operation)->draining);
+}
+
+/* A monotonic instant (time.monotonic()'s clock), or None. */
+static PyObject *instant(double when)
+{
+    return when >= 0 ? PyFloat_FromDouble(when) : Py_NewRef(Py_None);
+}
+
+static PyObject *Operation_get_deadline(OxpgOperation *operation, void *Py_UNUSED(closure))
+{
+    return instant(operation->state == OP_RUNNING ? operation->call.deadline : -1);
+}
+
+static PyObject *Operation_get_drain_deadline(OxpgOperation *operation, void *Py_UNUSED(closure))
+{
+    OxpgReadOp *read = operation->state == OP_RUNNING ? current_read(operation) : NULL;
+    return instant(read != NULL && read->draining ? read->drain_deadline : -1);
+}
+
 /* Dropped while running: end the statement here (cancel, drain within the grace),
  * so the client is usable again. */
 static void Operation_finalize(OxpgOperation *operation)
@@ -152,8 +248,8 @@ static void Operation_finalize(OxpgOperation *operation)
         return;
     PyObject *pending = oxpg_err_take();
     PyErr_SetString(operation->client->st->InterfaceError, "the operation was dropped while running");
-    oxpg_read_op_interrupt(operation->client, &operation->q.read);
-    oxpg_wait_query(operation->client, &operation->q);
+    op_interrupt(operation);
+    op_wait(operation);
     PyErr_Clear();
     operation->state = OP_FAILED;
     release(operation);
@@ -182,7 +278,7 @@ static void Operation_dealloc(OxpgOperation *operation)
     PyTypeObject *type = Py_TYPE(operation);
     PyObject_GC_UnTrack(operation);
     if (operation->has_op) /* a forked child's copy of a running op: nothing to end, nothing to unlock */
-        oxpg_query_op_free(&operation->q);
+        op_free(operation);
     oxpg_call_clear(&operation->call);
     if (operation->has_params)
         oxpg_params_free(&operation->params);
@@ -196,6 +292,7 @@ static void Operation_dealloc(OxpgOperation *operation)
 static PyMethodDef operation_methods[] = {
     {"step", (PyCFunction)Operation_step, METH_NOARGS, step_doc},
     {"interrupt", (PyCFunction)Operation_interrupt, METH_NOARGS, interrupt_doc},
+    {"time_out", (PyCFunction)Operation_time_out, METH_NOARGS, time_out_doc},
     {"abandon", (PyCFunction)Operation_abandon, METH_NOARGS, abandon_doc},
     {"result", (PyCFunction)Operation_result, METH_NOARGS, result_doc},
     {"fileno", (PyCFunction)Operation_fileno, METH_NOARGS, "fileno($self, /)\n--\n\nThe connection's socket."},
@@ -204,11 +301,18 @@ static PyMethodDef operation_methods[] = {
 
 static PyGetSetDef operation_getset[] = {
     {"done", (getter)Operation_get_done, NULL, "True once the operation finished (or failed).", NULL},
+    {"draining", (getter)Operation_get_draining, NULL,
+     "True while an interrupted statement's results are read and dropped.", NULL},
+    {"deadline", (getter)Operation_get_deadline, NULL,
+     "When the call times out (time.monotonic()), None for never: call time_out() then.", NULL},
+    {"drain_deadline", (getter)Operation_get_drain_deadline, NULL,
+     "While draining: when to give up and abandon() the connection (time.monotonic()), else None.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot operation_slots[] = {
-    {Py_tp_doc, "A statement in flight, driven by the caller. Made by Client._start_query()."},
+    {Py_tp_doc, "A call in flight, driven by the caller. Made by Client._start_query(),\n"
+                "_start_execute() and _start_executemany()."},
     {Py_tp_methods, operation_methods},
     {Py_tp_getset, operation_getset},
     {Py_tp_traverse, Operation_traverse},
@@ -225,14 +329,93 @@ PyType_Spec oxpg_operation_spec = {
     .slots = operation_slots,
 };
 
+/* A new operation over self, not yet started; sql_obj is kept for the op's SQL. */
+static OxpgOperation *new_operation(OxpgClient *self, int kind, PyObject *sql_obj, double timeout)
+{
+    OxpgOperation *operation = PyObject_GC_New(OxpgOperation, self->st->OperationType);
+    if (operation == NULL)
+        return NULL;
+    operation->client = (OxpgClient *)Py_NewRef(self);
+    operation->kind = kind;
+    operation->state = OP_FAILED;
+    operation->holds_lock = 0;
+    operation->sql = Py_NewRef(sql_obj);
+    operation->has_params = 0;
+    operation->has_op = 0;
+    operation->rows = NULL;
+    oxpg_call_init(&operation->call, -1);
+    operation->call.timeout = timeout; /* the deadline counts from the start */
+    PyObject_GC_Track(operation);
+    return operation;
+}
+
+/* Take the client for the operation; then the op is started by the caller. */
+static int take_client(OxpgOperation *operation)
+{
+    OxpgClient *self = operation->client;
+    if (oxpg_client_lock(self) < 0)
+        return -1;
+    operation->holds_lock = 1; /* released when the operation ends */
+    if (oxpg_client_check_usable(self) < 0 || (oxpg_stream_abandon(self), self->conn == NULL))
+        return -1;
+    /* The timeout counts from here, as the sync client's: waiting for the client is
+     * not the statement's time. */
+    oxpg_call_init(&operation->call, operation->call.timeout);
+    return 0;
+}
+
+/* Parse the trailing timeout= of a _start_* call. */
+static int start_timeout(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                         double *timeout)
+{
+    *timeout = self->command_timeout;
+    return kwnames == NULL ? 0 : oxpg_client_parse_timeout(self, args, nargs, kwnames, timeout);
+}
+
+static PyObject *start_query(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                             OxpgQueryMode mode)
+{
+    double timeout;
+    if (start_timeout(self, args, nargs, kwnames, &timeout) < 0)
+        return NULL;
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "missing the SQL statement");
+        return NULL;
+    }
+    Py_ssize_t sql_len;
+    const char *sql = oxpg_client_sql(self, args[0], &sql_len);
+    if (sql == NULL)
+        return NULL;
+    OxpgOperation *operation = new_operation(self, KIND_QUERY, args[0], timeout);
+    if (operation == NULL)
+        return NULL;
+    if (oxpg_params_encode(self->st, &operation->params, args + 1, nargs - 1, self->types.encoders) < 0)
+        goto fail;
+    operation->has_params = 1;
+    if (take_client(operation) < 0)
+        goto fail;
+    /* As execute(): without parameters the simple protocol (several statements). */
+    int simple = mode == OXPG_QUERY_EXECUTE && nargs == 1;
+    operation->has_op = 1;
+    if (oxpg_query_op_start(self, &operation->op.q, &operation->call, args[0], sql, sql_len, &operation->params,
+                            simple, mode, 0) < 0)
+        goto fail;
+    operation->state = OP_RUNNING;
+    return (PyObject *)operation;
+fail:
+    release(operation);
+    Py_DECREF(operation);
+    return NULL;
+}
+
 const char oxpg_start_query_doc[] =
-    "_start_query($self, as_dicts, sql, /, *params)\n--\n\n"
+    "_start_query($self, as_dicts, sql, /, *params, timeout=None)\n--\n\n"
     "Start one statement as query() (as_dicts) or query_tuples() runs it, and return\n"
     "the Operation that drives it. The client is held until the operation is done.";
 
-PyObject *oxpg_operation_start(OxpgClient *self, PyObject *const *args, Py_ssize_t nargs)
+PyObject *oxpg_operation_start_query(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    OxpgState *st = self->st;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 2) {
         PyErr_SetString(PyExc_TypeError, "_start_query(as_dicts, sql, *params)");
         return NULL;
@@ -240,37 +423,56 @@ PyObject *oxpg_operation_start(OxpgClient *self, PyObject *const *args, Py_ssize
     int as_dicts = PyObject_IsTrue(args[0]);
     if (as_dicts < 0)
         return NULL;
+    return start_query(self, args + 1, nargs - 1, kwnames, as_dicts ? OXPG_QUERY_DICTS : OXPG_QUERY_TUPLES);
+}
+
+const char oxpg_start_execute_doc[] =
+    "_start_execute($self, sql, /, *params, timeout=None)\n--\n\n"
+    "Start one statement as execute() runs it; the Operation's result is the row count.";
+
+PyObject *oxpg_operation_start_execute(OxpgClient *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return start_query(self, args, PyVectorcall_NARGS(nargsf), kwnames, OXPG_QUERY_EXECUTE);
+}
+
+const char oxpg_start_executemany_doc[] =
+    "_start_executemany($self, sql, seq_of_params, /, *, timeout=None)\n--\n\n"
+    "Start a batch as executemany() runs it; the Operation's result is the row count.";
+
+PyObject *oxpg_operation_start_executemany(OxpgClient *self, PyObject *const *args, size_t nargsf,
+                                           PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    double timeout;
+    if (start_timeout(self, args, nargs, kwnames, &timeout) < 0)
+        return NULL;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_start_executemany(sql, seq_of_params)");
+        return NULL;
+    }
     Py_ssize_t sql_len;
-    const char *sql = oxpg_client_sql(self, args[1], &sql_len);
-    if (sql == NULL)
+    const char *sql = oxpg_client_sql(self, args[0], &sql_len);
+    if (sql == NULL || oxpg_batch_check_sql(self, sql, sql_len) < 0)
         return NULL;
-    OxpgOperation *operation = PyObject_GC_New(OxpgOperation, st->OperationType);
-    if (operation == NULL)
+    PyObject *rows = PyObject_GetIter(args[1]);
+    if (rows == NULL)
         return NULL;
-    operation->client = (OxpgClient *)Py_NewRef(self);
-    operation->state = OP_FAILED;
-    operation->holds_lock = 0;
-    operation->sql = Py_NewRef(args[1]);
-    operation->has_params = 0;
-    operation->has_op = 0;
-    operation->rows = NULL;
-    oxpg_call_init(&operation->call, -1);
-    PyObject_GC_Track(operation);
-    if (oxpg_params_encode(st, &operation->params, args + 2, nargs - 2, self->types.encoders) < 0)
-        goto fail;
-    operation->has_params = 1;
-    if (oxpg_client_lock(self) < 0)
-        goto fail;
-    operation->holds_lock = 1; /* released when the operation ends */
-    if (oxpg_client_check_usable(self) < 0 || (oxpg_stream_abandon(self), self->conn == NULL))
+    OxpgOperation *operation = new_operation(self, KIND_BATCH, args[0], timeout);
+    if (operation == NULL) {
+        Py_DECREF(rows);
+        return NULL;
+    }
+    if (take_client(operation) < 0)
         goto fail;
     operation->has_op = 1;
-    if (oxpg_query_op_start(self, &operation->q, &operation->call, args[1], sql, sql_len, &operation->params, 0,
-                            as_dicts ? OXPG_QUERY_DICTS : OXPG_QUERY_TUPLES, 0) < 0)
+    if (oxpg_batch_op_start(self, &operation->op.b, &operation->call, sql, sql_len, rows) < 0)
         goto fail;
+    Py_DECREF(rows);
+    /* With no rows the batch is over before it started. */
     operation->state = OP_RUNNING;
     return (PyObject *)operation;
 fail:
+    Py_DECREF(rows);
     release(operation);
     Py_DECREF(operation);
     return NULL;

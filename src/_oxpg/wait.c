@@ -5,6 +5,7 @@
 #include "oxpg/read_op.h"
 #include "oxpg/connect_op.h"
 #include "oxpg/query_op.h"
+#include "oxpg/batch_op.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -64,36 +65,43 @@ OxpgWaitStatus oxpg_wait_socket(PGconn *conn, int events, double deadline)
     return wait_socket(conn, events, deadline, 1);
 }
 
-/* The loop of oxpg_wait_op and oxpg_wait_query: step(ctx) until done; op is the read
- * op of the round trip in flight (its deadline, its drain). */
-static int drive(OxpgClient *self, OxpgIO (*step)(OxpgClient *, void *), void *ctx, OxpgReadOp *op)
+/* What the driver needs of an operation: step it, and interrupt it when an
+ * exception is pending (a timeout, a signal): interrupt returns 0 to step on (the
+ * op drains and then fails with the exception) or -1 to give up at once. */
+typedef struct {
+    OxpgIO (*step)(OxpgClient *self, void *op);
+    int (*interrupt)(OxpgClient *self, void *op);
+} Driven;
+
+/* The loop of every sync call: step until done; read is the op's round trip in
+ * flight (its deadline, its drain). */
+static int drive(OxpgClient *self, const Driven *driven, void *ctx, OxpgReadOp *read)
 {
     for (;;) {
-        OxpgIO io = step(self, ctx);
+        OxpgIO io = driven->step(self, ctx);
         if (io == OXPG_IO_DONE)
             return 0;
         if (io == OXPG_IO_FAILED)
             return -1;
         int events = io == OXPG_IO_WANT_WRITE ? OXPG_WAIT_READ | OXPG_WAIT_WRITE : OXPG_WAIT_READ;
         /* While draining, signals wait: an exception is already on its way. */
-        double deadline = op->draining ? op->drain_deadline : op->call->deadline;
-        OxpgWaitStatus ws = wait_socket(self->conn, events, deadline, !op->draining);
+        double deadline = read->draining ? read->drain_deadline : read->call->deadline;
+        OxpgWaitStatus ws = wait_socket(self->conn, events, deadline, !read->draining);
         if (OXPG_LIKELY(ws == OXPG_WAIT_READY))
             continue;
-        if (op->draining) {
+        if (read->draining) {
             /* The grace is spent (or the socket is gone): the connection goes. */
-            oxpg_read_op_abandon(self, op);
+            oxpg_read_op_abandon(self, read);
             return -1;
         }
         if (ws == OXPG_WAIT_CONNLOST) {
-            oxpg_client_raise_lost(self, op->call->error);
+            oxpg_client_raise_lost(self, read->call->error);
             return -1;
         }
         if (ws == OXPG_WAIT_TIMEOUT)
-            oxpg_call_raise_timeout(self, op->call);
-        if (op->flush_only)
-            return -1; /* nothing was read yet: the caller decides how to end it */
-        oxpg_read_op_interrupt(self, op);
+            oxpg_call_raise_timeout(self, read->call);
+        if (driven->interrupt(self, ctx) < 0)
+            return -1;
     }
 }
 
@@ -102,21 +110,58 @@ static OxpgIO step_read(OxpgClient *self, void *op)
     return oxpg_read_op_step(self, op);
 }
 
+static int interrupt_read(OxpgClient *self, void *ctx)
+{
+    OxpgReadOp *op = ctx;
+    if (op->flush_only)
+        return -1; /* nothing was read yet: the caller decides how to end it */
+    oxpg_read_op_interrupt(self, op);
+    return 0;
+}
+
 static OxpgIO step_query(OxpgClient *self, void *q)
 {
     return oxpg_query_op_step(self, q);
 }
 
+static int interrupt_query(OxpgClient *self, void *q)
+{
+    oxpg_read_op_interrupt(self, &((OxpgQueryOp *)q)->read);
+    return 0;
+}
+
+static OxpgIO step_batch(OxpgClient *self, void *op)
+{
+    return oxpg_batch_op_step(self, op);
+}
+
+static int interrupt_batch(OxpgClient *self, void *op)
+{
+    oxpg_batch_op_interrupt(self, op);
+    return 0;
+}
+
+static const Driven read_driven = {step_read, interrupt_read};
+static const Driven query_driven = {step_query, interrupt_query};
+static const Driven batch_driven = {step_batch, interrupt_batch};
+
 int oxpg_wait_op(OxpgClient *self, OxpgReadOp *op)
 {
-    return drive(self, step_read, op, op);
+    return drive(self, &read_driven, op, op);
 }
 
 int oxpg_wait_query(OxpgClient *self, OxpgQueryOp *q)
 {
     if (q->status != OXPG_IO_WANT_READ)
         return q->status == OXPG_IO_DONE ? 0 : -1;
-    return drive(self, step_query, q, &q->read);
+    return drive(self, &query_driven, q, &q->read);
+}
+
+int oxpg_wait_batch(OxpgClient *self, OxpgBatchOp *op)
+{
+    if (op->status != OXPG_IO_WANT_READ)
+        return op->status == OXPG_IO_DONE ? 0 : -1;
+    return drive(self, &batch_driven, op, &op->read);
 }
 
 int oxpg_wait_connect(OxpgState *st, OxpgConnectOp *op)

@@ -35,7 +35,8 @@ _BY_LIBPQ_CODE = {
 # call goes from the caller straight into C (no Python frame in between).
 _CORE_METHODS = (
     "query", "query_tuples", "execute", "executemany", "stream", "cancel", "take_notices",
-    "statement_cache_info", "_cursor_fetch", "_start_query", "_pipeline_enter", "_pipeline_send", "_pipeline_sync",
+    "statement_cache_info", "_cursor_fetch", "_start_query", "_start_execute", "_start_executemany",
+    "_pipeline_enter", "_pipeline_send", "_pipeline_sync",
     "_pipeline_next", "_pipeline_exit", "_pipeline_active", "_check_timeout", "_set_type_decoder", "_set_type_encoder",
     "_type_encoders",
 )  # fmt: skip

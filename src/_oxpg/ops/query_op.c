@@ -333,6 +333,7 @@ static int name_taken(OxpgState *st)
 /* ---- describing ------------------------------------------------------------------ */
 
 static int described(OxpgClient *self, OxpgQueryOp *q);
+static int single_row_reset(OxpgClient *self, OxpgQueryOp *q);
 
 /* Parse sql as the unnamed statement and describe it in one round trip: pipeline
  * mode lets both go before the sync. */
@@ -340,13 +341,11 @@ static int send_describe(OxpgClient *self, OxpgQueryOp *q, oxpg_query_next_fn af
 {
     PGconn *conn = self->conn;
     q->in_pipeline = PQpipelineStatus(conn) != PQ_PIPELINE_OFF;
+    q->after_lookup = after;
     if (self->single_row_used && !q->in_pipeline) {
-        /* The stream's single-row flag would split the pipeline's results. */
-        OxpgCall reset;
-        oxpg_call_init(&reset, -1);
-        reset.deadline = q->call->deadline;
-        if (oxpg_client_reset_single_row(self, &reset) < 0)
-            return -1;
+        /* The stream's single-row flag would split the pipeline's results; any query
+         * outside pipeline mode resets it, and an empty one costs the server nothing. */
+        return expect(self, q, PQsendQuery(conn, ""), oxpg_conn_discard_result, single_row_reset);
     }
     const OxpgParams *p = q->params;
     int sent;
@@ -356,8 +355,18 @@ static int send_describe(OxpgClient *self, OxpgQueryOp *q, oxpg_query_next_fn af
     Py_END_ALLOW_THREADS
     if (sent && !q->in_pipeline && oxpg_conn_pipeline_sync(self) < 0)
         return -1;
-    q->after_lookup = after;
     return expect(self, q, sent, keep_description, described);
+}
+
+static int single_row_reset(OxpgClient *self, OxpgQueryOp *q)
+{
+    if (q->call->error != NULL) {
+        oxpg_conn_raise_error(self, q->call);
+        oxpg_call_clear(q->call);
+        return -1;
+    }
+    self->single_row_used = 0;
+    return send_describe(self, q, q->after_lookup);
 }
 
 static int described(OxpgClient *self, OxpgQueryOp *q)

@@ -311,38 +311,30 @@ def libpq_dsn_to_uri(dsn: str) -> str:
     return f"postgresql://{netloc}{path}" + ("?" + urllib.parse.urlencode(opts) if opts else "")
 
 
-class AsyncpgDriver(Driver):
-    label = "asyncpg"
-    family = "peer"
+def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
+    """uvloop's loop when it is installed (asyncpg's own benchmarks run on it), else
+    asyncio's: every async driver runs on the same kind of loop."""
+    try:
+        return load("uvloop", "").new_event_loop(), f"uvloop {dist_version('uvloop')}"
+    except Unavailable:
+        return asyncio.new_event_loop(), "asyncio loop (uvloop not installed)"
 
-    def __init__(self, dsn: str) -> None:
-        asyncpg = load("asyncpg", PEER_FIX)
-        # asyncpg's own benchmarks run on uvloop; use it when present (requirements.txt).
-        self.loop: asyncio.AbstractEventLoop
-        try:
-            self.loop = load("uvloop", "").new_event_loop()
-            loop_name = f"uvloop {dist_version('uvloop')}"
-        except Unavailable:
-            self.loop = asyncio.new_event_loop()
-            loop_name = "asyncio loop (uvloop not installed)"
-        self.conn: Any = self.loop.run_until_complete(asyncpg.connect(libpq_dsn_to_uri(dsn)))
-        self._ops: dict[str, Callable[[Any], Coroutine[Any, Any, object]]] = {}
-        self.detail = f"asyncpg {asyncpg.__version__}, {loop_name}, Record rows, executemany"
 
-    def make_op(self, w: Workload) -> Callable[[Any], Coroutine[Any, Any, object]]:
-        sql, c = w.sql, self.conn
-        if w.kind == "rows":
-            fetch = c.fetch
-            return lambda p: fetch(sql, *p)
-        if w.kind == "command":
-            execute = c.execute
-            return lambda p: execute(sql, *p)
-        executemany = c.executemany
-        return lambda rows: executemany(sql, rows)
+AsyncOp = Callable[[Any], Coroutine[Any, Any, object]]
 
-    async def _batch(
-        self, op: Callable[[Any], Coroutine[Any, Any, object]], params: list[Any]
-    ) -> list[int]:
+
+class AsyncDriver(Driver):
+    """A driver for asyncio: ops are coroutine functions, awaited one after another
+    on the driver's own loop, timed inside it."""
+
+    def __init__(self) -> None:
+        self.loop, self.loop_name = new_event_loop()
+        self._ops: dict[str, AsyncOp] = {}
+
+    def make_op(self, w: Workload) -> AsyncOp:
+        raise NotImplementedError
+
+    async def _batch(self, op: AsyncOp, params: list[Any]) -> list[int]:
         # Timed inside the loop, so entering and leaving the loop is not charged per op.
         clock = time.perf_counter_ns
         out = [0] * len(params)
@@ -352,7 +344,7 @@ class AsyncpgDriver(Driver):
             out[j] = clock() - t0
         return out
 
-    def op(self, w: Workload) -> Callable[[Any], Coroutine[Any, Any, object]]:
+    def op(self, w: Workload) -> AsyncOp:
         op = self._ops.get(w.name)
         if op is None:
             op = self._ops[w.name] = self.make_op(w)
@@ -364,8 +356,101 @@ class AsyncpgDriver(Driver):
     def run(self, w: Workload, first: int, params: list[Any]) -> list[int]:
         return self.loop.run_until_complete(self._batch(self.op(w), params))
 
+
+class AsyncpgDriver(AsyncDriver):
+    label = "asyncpg"
+    family = "peer"
+
+    def __init__(self, dsn: str) -> None:
+        asyncpg = load("asyncpg", PEER_FIX)
+        super().__init__()
+        self.conn: Any = self.loop.run_until_complete(asyncpg.connect(libpq_dsn_to_uri(dsn)))
+        self.detail = f"asyncpg {asyncpg.__version__}, {self.loop_name}, Record rows, executemany"
+
+    def make_op(self, w: Workload) -> AsyncOp:
+        sql, c = w.sql, self.conn
+        if w.kind == "rows":
+            fetch = c.fetch
+            return lambda p: fetch(sql, *p)
+        if w.kind == "command":
+            execute = c.execute
+            return lambda p: execute(sql, *p)
+        executemany = c.executemany
+        return lambda rows: executemany(sql, rows)
+
     def backend_pid(self) -> int | None:
         return int(self.conn.get_server_pid())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
+
+
+class OxpgAsyncDriver(AsyncDriver):
+    label = "oxpg async"
+    family = "oxpg"
+
+    def __init__(self, dsn: str) -> None:
+        load("oxpg", "build it with `make` first")
+        aio = load("oxpg.aio", "oxpg has no asyncio client in this build")
+        super().__init__()
+        self.client: Any = self.loop.run_until_complete(aio.connect(dsn))
+        self.detail = f"oxpg.aio.AsyncClient, {self.loop_name}, dict rows"
+
+    def make_op(self, w: Workload) -> AsyncOp:
+        sql, c = w.sql, self.client
+        if w.kind == "rows":
+            query = c.query
+            return lambda p: query(sql, *p)
+        if w.kind == "command":
+            execute = c.execute
+            return lambda p: execute(sql, *p)
+        executemany = c.executemany
+        return lambda rows: executemany(sql, rows)
+
+    def backend_pid(self) -> int | None:
+        return int(self.client.backend_pid)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.close())
+        self.loop.close()
+
+
+class PsycopgAsyncDriver(AsyncDriver):
+    label = "psycopg async"
+    family = "peer"
+
+    def __init__(self, dsn: str) -> None:
+        psycopg = load("psycopg", PEER_FIX)
+        if psycopg.pq.__impl__ not in ("c", "binary"):
+            raise Unavailable("psycopg is not its C implementation; install psycopg[binary]")
+        super().__init__()
+        self.conn: Any = self.loop.run_until_complete(psycopg.AsyncConnection.connect(dsn, autocommit=True))
+        self.cur: Any = self.conn.cursor()
+        self.detail = f"psycopg {psycopg.__version__} AsyncConnection, {self.loop_name}, tuple rows, executemany"
+
+    def make_op(self, w: Workload) -> AsyncOp:
+        sql, cur = percent_s(w.sql), self.cur
+        execute, fetchall = cur.execute, cur.fetchall
+        if w.kind == "rows":
+
+            async def rows(p: Any) -> object:
+                await execute(sql, p or None)
+                return await fetchall()
+
+            return rows
+        if w.kind == "command":
+
+            async def command(p: Any) -> object:
+                await execute(sql, p)
+                return cur.rowcount
+
+            return command
+        executemany = cur.executemany
+        return lambda rows: executemany(sql, rows)
+
+    def backend_pid(self) -> int | None:
+        return int(self.conn.info.backend_pid)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.conn.close())
@@ -379,5 +464,7 @@ FACTORIES: dict[str, Callable[[str], Driver]] = {
     "oxpg tuples": lambda dsn: OxpgDriver(dsn, tuples=True),
     "psycopg": PsycopgDriver,
     "asyncpg": AsyncpgDriver,
+    "oxpg async": OxpgAsyncDriver,
+    "psycopg async": PsycopgAsyncDriver,
     "psycopg2": Psycopg2Driver,
 }

@@ -24,7 +24,15 @@ def stats(ns: list[int], round_medians: list[float]) -> dict[str, Any]:
 
 
 # The columns of the ratio table; with --baseline, ratio_keys() adds the baseline's.
-RATIO_KEYS = ("oxpg / best peer", "oxpg / floor prepared", "oxpg tuples / floor prepared")
+RATIO_KEYS = (
+    "oxpg / best peer",
+    "oxpg / floor prepared",
+    "oxpg tuples / floor prepared",
+    "oxpg async / asyncpg",
+    "oxpg async / psycopg async",
+)
+# The asyncio client is compared with the asyncio peers, one by one.
+ASYNC_PEERS = ("asyncpg", "psycopg async")
 
 
 def ratio_keys(drivers: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -93,6 +101,10 @@ def ratios(
             out[f"{label} / best peer"] = mine / best[1]
         if floor:
             out[f"{label} / floor prepared"] = mine / floor
+    if "oxpg async" in res:
+        for peer in ASYNC_PEERS:
+            if peer in res:
+                out[f"oxpg async / {peer}"] = res["oxpg async"]["median_ns"] / res[peer]["median_ns"]
     for label, of in baselines.items():
         if label in res and of in res:
             out[f"{of} / {label}"] = res[of]["median_ns"] / res[label]["median_ns"]

@@ -12,10 +12,11 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 from support.pgbouncer import PgBouncer
+from support.proxy import Proxy
 
 from oxpg.testing import TempCluster
 
@@ -86,6 +87,19 @@ def cluster(pg: PgServer) -> TempCluster:
 @pytest.fixture
 def dsn(pg: PgServer) -> str:
     return pg.dsn
+
+
+@pytest.fixture
+def proxied(dsn: str) -> Iterator[tuple[Proxy, str]]:
+    """A fault proxy in front of the server and the DSN that goes through it."""
+    if "://" not in dsn:
+        pytest.skip("needs a URI DSN to point at the proxy")
+    parts = urlsplit(dsn)
+    assert parts.hostname is not None and parts.port is not None
+    proxy = Proxy(parts.hostname, parts.port)
+    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
+    yield proxy, urlunsplit(parts._replace(netloc=netloc))
+    proxy.close()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Same value through every path (issue 8): whatever query() returns for an
-expression, query_tuples(), stream() (several chunk sizes), pipeline(), cursor() and
-an _oxpg.Operation stepped from Python return too. One table of (SQL expression, expected value) per type family; each
+"""Same value through every path (issues 8 and 9): whatever query() returns for an
+expression, query_tuples(), stream() (several chunk sizes), pipeline(), cursor(), an
+_oxpg.Operation stepped from Python and oxpg.aio.AsyncClient return too. One table of (SQL expression, expected value) per type family; each
 case runs on a fresh client, so no path profits from types another call looked up.
 
 The statistics views (pg_stats: anyarray, aclitem[] values; pg_stats_ext: pg_ndistinct,
@@ -10,16 +10,18 @@ block, which the client's own fallbacks must leave usable.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
 import ipaddress
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 import oxpg
+import oxpg.aio
 from oxpg.types import Range
 
 from support.operation import drive
@@ -113,6 +115,25 @@ def via_operation(c: oxpg.Client, sql: str) -> list[Any]:
     return [row["v"] for row in rows]  # type: ignore[attr-defined]
 
 
+def on_the_event_loop(c: oxpg.Client, call: Callable[[oxpg.aio.AsyncClient], Awaitable[Any]]) -> Any:
+    """Run call with an AsyncClient over c's own connection (the same session, so the
+    same fresh caches), on a new event loop."""
+
+    async def main() -> Any:
+        return await call(oxpg.aio.AsyncClient(c._core, asyncio.get_running_loop()))
+
+    return asyncio.run(main())
+
+
+def via_async(c: oxpg.Client, sql: str) -> list[Any]:
+    async def both(ac: oxpg.aio.AsyncClient) -> list[Any]:
+        values = [row["v"] for row in await ac.query(sql)]
+        assert [row[0] for row in await ac.query_tuples(sql)] == values
+        return values
+
+    return on_the_event_loop(c, both)  # type: ignore[no-any-return]
+
+
 PATHS: dict[str, Path] = {
     "query": via_query,
     "query_tuples": via_query_tuples,
@@ -122,6 +143,7 @@ PATHS: dict[str, Path] = {
     "pipeline": via_pipeline,
     "cursor": via_cursor,
     "operation": via_operation,
+    "async": via_async,
 }
 
 
@@ -227,6 +249,8 @@ def stats_row_path(path: str) -> Path:
         return run
     if path == "operation":
         return lambda c, sql: drive(c._start_query(True, sql))[0]  # type: ignore[return-value]
+    if path == "async":
+        return lambda c, sql: on_the_event_loop(c, lambda ac: ac.query(sql))  # type: ignore[no-any-return]
     if path == "cursor":
         def fetch(c: oxpg.Client, sql: str) -> list[Any]:
             with c.cursor(sql) as cur:
@@ -238,7 +262,7 @@ def stats_row_path(path: str) -> Path:
 @pytest.mark.parametrize("view", STATS_VIEWS)
 @pytest.mark.parametrize(
     "path",
-    ["query", "query_tuples", "stream", "pipeline", "cursor", "operation"],
+    ["query", "query_tuples", "stream", "pipeline", "cursor", "operation", "async"],
 )
 def test_statistics_views_through_every_path(fresh: oxpg.Client, analysed: None, view: str, path: str) -> None:
     # Inside a transaction block: a fallback of the client's own (a text form, a

@@ -92,6 +92,10 @@ extern PyType_Spec oxpg_stream_spec;
 /* connect(cls, keywords, values, expand_dbname, cache_size, threshold, command_timeout)
  * -> Client (connect.c). */
 PyObject *oxpg_client_connect(PyObject *module, PyObject *args);
+/* connect_start(the same arguments) -> Connecting: the connect op, for the caller to
+ * drive (an event loop). */
+PyObject *oxpg_client_connect_start(PyObject *module, PyObject *args);
+extern PyType_Spec oxpg_connecting_spec;
 
 /* The rest is shared by the files that drive a Client (client.c, batch.c, stream.c).
  * Conventions as everywhere: int -1 / NULL means an exception is set. */

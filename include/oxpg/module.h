@@ -16,6 +16,7 @@ typedef struct {
     PyTypeObject *ClientType;
     PyTypeObject *StreamType;
     PyTypeObject *OperationType;
+    PyTypeObject *ConnectingType;
 
     /* PEP 249 exception tree, created in module.c. */
     PyObject *Warning;

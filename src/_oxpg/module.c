@@ -299,8 +299,15 @@ PyDoc_STRVAR(connect_doc,
              "connect(keywords, values, expand_dbname, /)\n--\n\n"
              "Open a connection with PQconnectStartParams. Use oxpg.connect() instead.");
 
+PyDoc_STRVAR(connect_start_doc,
+             "connect_start(cls, keywords, values, expand_dbname, cache_size, prepare_threshold,\n"
+             "              command_timeout, /)\n--\n\n"
+             "Start opening a connection and return the Connecting that drives it (step(),\n"
+             "fileno()). Use oxpg.aio.connect() instead.");
+
 static PyMethodDef module_methods[] = {
     {"connect", oxpg_client_connect, METH_VARARGS, connect_doc},
+    {"connect_start", oxpg_client_connect_start, METH_VARARGS, connect_start_doc},
     {"register_sqlstates", register_sqlstates, METH_O, register_sqlstates_doc},
     {"register_value_types", (PyCFunction)(void (*)(void))register_value_types, METH_FASTCALL,
      register_value_types_doc},
@@ -366,6 +373,10 @@ static int module_exec(PyObject *module)
     if (st->OperationType == NULL ||
         PyModule_AddObjectRef(module, "Operation", (PyObject *)st->OperationType) < 0)
         return -1;
+    st->ConnectingType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &oxpg_connecting_spec, NULL);
+    if (st->ConnectingType == NULL ||
+        PyModule_AddObjectRef(module, "Connecting", (PyObject *)st->ConnectingType) < 0)
+        return -1;
     return add_constants(module);
     return 0;
 }
@@ -376,6 +387,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ClientType);
     Py_VISIT(st->StreamType);
     Py_VISIT(st->OperationType);
+    Py_VISIT(st->ConnectingType);
     Py_VISIT(st->Warning);
     Py_VISIT(st->Error);
     Py_VISIT(st->InterfaceError);
@@ -414,6 +426,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->ClientType);
     Py_CLEAR(st->StreamType);
     Py_CLEAR(st->OperationType);
+    Py_CLEAR(st->ConnectingType);
     Py_CLEAR(st->Warning);
     Py_CLEAR(st->Error);
     Py_CLEAR(st->InterfaceError);

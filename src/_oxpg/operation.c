@@ -173,16 +173,19 @@ static PyObject *Operation_time_out(OxpgOperation *operation, PyObject *Py_UNUSE
 
 PyDoc_STRVAR(abandon_doc, "abandon($self, /)\n--\n\n"
                           "Give the statement up without waiting for the server: the connection\n"
-                          "is closed (for a driver whose drain ran out of time).");
+                          "is closed (for a driver whose drain ran out of time). Raises what\n"
+                          "interrupted the statement (QueryTimeoutError after time_out()), as the\n"
+                          "sync client does when its drain runs out of time.");
 
 static PyObject *Operation_abandon(OxpgOperation *operation, PyObject *Py_UNUSED(ignored))
 {
-    if (operation->state == OP_RUNNING) {
-        oxpg_read_op_abandon(operation->client, current_read(operation));
-        PyErr_Clear();
-        operation->state = OP_FAILED;
-        release(operation);
-    }
+    if (operation->state != OP_RUNNING)
+        Py_RETURN_NONE;
+    oxpg_read_op_abandon(operation->client, current_read(operation));
+    operation->state = OP_FAILED;
+    release(operation); /* keeps the pending exception */
+    if (PyErr_Occurred())
+        return NULL;
     Py_RETURN_NONE;
 }
 

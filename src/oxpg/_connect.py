@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from . import _oxpg
 from ._oxpg import InterfaceError, OperationalError
@@ -34,7 +35,7 @@ _DEFAULT_PORT = _Default("5432")
 _DEFAULT_DB = _Default("'postgres'")
 
 
-def connect(
+def plan_connect(
     dsn: str | None = None,
     *,
     host: str | None = None,
@@ -46,25 +47,10 @@ def connect(
     prepare_threshold: int = 2,
     command_timeout: float | None = None,
     **libpq_options: str | int | float,
-) -> Client:
-    """connect(dsn=None, *, host=None, user=None, password=None, port=5432, db="postgres",
-    command_timeout=None, **libpq_options)
-
-    Open a connection. Either a DSN (``postgresql://user:pw@host:5432/db`` URI or
-    ``key=value`` string) or the host/user/password/port/db keywords; with neither,
-    libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, ...) and
-    defaults apply. Any other keyword (sslmode, connect_timeout, application_name,
-    options, ...) goes to libpq as is. Raises InterfaceError for a bad DSN or option
-    and OperationalError when the server cannot be reached or refuses the login.
-
-    Statements run prepare_threshold times are prepared on the server and kept in a
-    per-client LRU of statement_cache_size entries; statement_cache_size=0 turns
-    this off (PgBouncer in transaction mode, which cannot keep them).
-
-    command_timeout (seconds) is the timeout of every call that takes timeout= and
-    is not given one (None there means "the client's default"); a call's own
-    timeout= overrides it, and timeout=float('inf') means none for that call.
-    """
+) -> ConnectPlan:
+    """The libpq arguments connect() and oxpg.aio.connect() open a connection with
+    (see connect() for what the arguments mean); bad ones raise here, before any
+    network traffic."""
     for name, setting in (("statement_cache_size", statement_cache_size), ("prepare_threshold", prepare_threshold)):
         if isinstance(setting, bool) or not isinstance(setting, int) or not 0 <= setting <= 1_000_000:
             raise InterfaceError(f"{name} must be an int between 0 and 1000000")
@@ -109,11 +95,93 @@ def connect(
     add("client_encoding", "UTF8")
 
     effective = {**dsn_options, **dict(zip(keywords, values))}
-    attempts = _per_host_attempts(effective)
-    options = (statement_cache_size, prepare_threshold, command_timeout)
-    if len(attempts) <= 1:
-        return Client(_oxpg.connect(_oxpg.Client, keywords, values, dsn is not None, *options))
-    return _connect_each(keywords, values, dsn is not None, attempts, options)
+    return ConnectPlan(
+        keywords,
+        values,
+        dsn is not None,
+        _per_host_attempts(effective),
+        (statement_cache_size, prepare_threshold, command_timeout),
+    )
+
+
+def connect(
+    dsn: str | None = None,
+    *,
+    host: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    port: int | str = _DEFAULT_PORT,  # type: ignore[assignment]
+    db: str = _DEFAULT_DB,  # type: ignore[assignment]
+    statement_cache_size: int = 100,
+    prepare_threshold: int = 2,
+    command_timeout: float | None = None,
+    **libpq_options: str | int | float,
+) -> Client:
+    """connect(dsn=None, *, host=None, user=None, password=None, port=5432, db="postgres",
+    command_timeout=None, **libpq_options)
+
+    Open a connection. Either a DSN (``postgresql://user:pw@host:5432/db`` URI or
+    ``key=value`` string) or the host/user/password/port/db keywords; with neither,
+    libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, ...) and
+    defaults apply. Any other keyword (sslmode, connect_timeout, application_name,
+    options, ...) goes to libpq as is. Raises InterfaceError for a bad DSN or option
+    and OperationalError when the server cannot be reached or refuses the login.
+
+    Statements run prepare_threshold times are prepared on the server and kept in a
+    per-client LRU of statement_cache_size entries; statement_cache_size=0 turns
+    this off (PgBouncer in transaction mode, which cannot keep them).
+
+    command_timeout (seconds) is the timeout of every call that takes timeout= and
+    is not given one (None there means "the client's default"); a call's own
+    timeout= overrides it, and timeout=float('inf') means none for that call.
+    """
+    plan = plan_connect(
+        dsn,
+        host=host,
+        user=user,
+        password=password,
+        port=port,
+        db=db,
+        statement_cache_size=statement_cache_size,
+        prepare_threshold=prepare_threshold,
+        command_timeout=command_timeout,
+        **libpq_options,
+    )
+    failures: list[str] = []
+    for attempt, (keywords, values) in enumerate(plan.attempts()):
+        try:
+            return Client(_oxpg.connect(_oxpg.Client, keywords, values, plan.expand_dbname, *plan.options))
+        except OperationalError as exc:
+            if not plan.per_host:
+                raise
+            failures.append(plan.failure(attempt, exc))
+    raise plan.all_failed(failures)
+
+
+class ConnectPlan(NamedTuple):
+    """What to hand libpq, worked out once for the sync and the asyncio connect."""
+
+    keywords: list[str]
+    values: list[str]
+    expand_dbname: bool
+    per_host: list[tuple[str, str]]  # (host, port) to try one by one; empty: libpq walks the list
+    options: tuple[int, int, float | None]  # statement_cache_size, prepare_threshold, command_timeout
+
+    def attempts(self) -> Iterator[tuple[list[str], list[str]]]:
+        """The keyword/value arrays of each connection attempt, in order."""
+        if not self.per_host:
+            yield self.keywords, self.values
+            return
+        for host, port in self.per_host:
+            # Later entries override earlier ones (and the DSN's).
+            yield [*self.keywords, "host", "port"], [*self.values, host, port]
+
+    def failure(self, attempt: int, exc: OperationalError) -> str:
+        host, port = self.per_host[attempt]
+        return f"{host}:{port or 'default port'}: {exc}"
+
+    def all_failed(self, failures: list[str]) -> OperationalError:
+        return OperationalError("could not connect to any host:\n" + "\n".join(failures))
 
 
 def _per_host_attempts(options: dict[str, str]) -> list[tuple[str, str]]:
@@ -137,25 +205,6 @@ def _per_host_attempts(options: dict[str, str]) -> list[tuple[str, str]]:
     if len(ports) != len(host_list):
         return []  # libpq will report the mismatch itself
     return list(zip(host_list, ports))
-
-
-def _connect_each(
-    keywords: list[str],
-    values: list[str],
-    expand_dbname: bool,
-    attempts: list[tuple[str, str]],
-    options: tuple[int, int, float | None],
-) -> Client:
-    failures: list[str] = []
-    for host, port in attempts:
-        try:
-            # Later entries override earlier ones (and the DSN's).
-            return Client(
-                _oxpg.connect(_oxpg.Client, [*keywords, "host", "port"], [*values, host, port], expand_dbname, *options)
-            )
-        except OperationalError as exc:
-            failures.append(f"{host}:{port or 'default port'}: {exc}")
-    raise OperationalError("could not connect to any host:\n" + "\n".join(failures))
 
 
 def _check_dsn(dsn: str) -> list[tuple[str, str]]:

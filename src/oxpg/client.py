@@ -42,7 +42,39 @@ _CORE_METHODS = (
 )  # fmt: skip
 
 
-class Client:
+class CoreFacts:
+    """What a client (sync or asyncio) reads straight from its C core: none of it
+    waits for a running statement."""
+
+    __slots__ = ()
+    _core: _oxpg.Client
+
+    closed = property(lambda self: self._core.closed, doc="True once closed or once the connection was lost.")
+    broken = property(lambda self: self._core.broken, doc="True when the connection was lost (not closed by you).")
+    server_version = property(lambda self: self._core.server_version, doc="Server version as an int (e.g. 150004).")
+    backend_pid = property(lambda self: self._core.backend_pid, doc="Process id of the server backend.")
+    host = property(lambda self: self._core.host, doc="Server host (or socket directory) connected to.")
+    port = property(lambda self: self._core.port, doc="Server port, as libpq reports it (str).")
+    dbname = property(lambda self: self._core.dbname, doc="Database name.")
+    user = property(lambda self: self._core.user, doc="User name.")
+    command_timeout = property(
+        lambda self: self._core.command_timeout,
+        doc="The default timeout of every call in seconds (connect(command_timeout=)), None for none.",
+    )
+    _name_token = property(lambda self: self._core._name_token)
+    _transaction_status = property(lambda self: self._core._transaction_status)
+
+    @property
+    def transaction_status(self) -> TransactionStatus:
+        return _BY_LIBPQ_CODE[self._transaction_status]
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside a transaction block, failed or not."""
+        return self.transaction_status in (TransactionStatus.IN_TRANSACTION, TransactionStatus.IN_ERROR)
+
+
+class Client(CoreFacts):
     """A connection to PostgreSQL. Create one with oxpg.connect()."""
 
     # The C core (the connection: mechanism only) is held, not inherited: the policy
@@ -58,22 +90,6 @@ class Client:
         self._free_cursor_ids = []  # cursor names free for reuse
         for name in _CORE_METHODS:
             setattr(self, name, getattr(core, name))
-
-    # Read-only facts, straight from the core (none waits for a running statement).
-    closed = property(lambda self: self._core.closed, doc="True once closed or once the connection was lost.")
-    broken = property(lambda self: self._core.broken, doc="True when the connection was lost (not closed by you).")
-    server_version = property(lambda self: self._core.server_version, doc="Server version as an int (e.g. 150004).")
-    backend_pid = property(lambda self: self._core.backend_pid, doc="Process id of the server backend.")
-    host = property(lambda self: self._core.host, doc="Server host (or socket directory) connected to.")
-    port = property(lambda self: self._core.port, doc="Server port, as libpq reports it (str).")
-    dbname = property(lambda self: self._core.dbname, doc="Database name.")
-    user = property(lambda self: self._core.user, doc="User name.")
-    command_timeout = property(
-        lambda self: self._core.command_timeout,
-        doc="The default timeout of every call in seconds (connect(command_timeout=)), None for none.",
-    )
-    _name_token = property(lambda self: self._core._name_token)
-    _transaction_status = property(lambda self: self._core._transaction_status)
 
     def close(self) -> None:
         """close()
@@ -91,15 +107,6 @@ class Client:
 
     def __repr__(self) -> str:
         return repr(self._core)
-
-    @property
-    def transaction_status(self) -> TransactionStatus:
-        return _BY_LIBPQ_CODE[self._transaction_status]
-
-    @property
-    def in_transaction(self) -> bool:
-        """True inside a transaction block, failed or not."""
-        return self.transaction_status in (TransactionStatus.IN_TRANSACTION, TransactionStatus.IN_ERROR)
 
     def transaction(
         self,

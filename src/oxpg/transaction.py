@@ -29,8 +29,9 @@ rolled back and QueryTimeoutError raised.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._oxpg import Error, InterfaceError, OperationalError, ProgrammingError
@@ -38,7 +39,27 @@ from ._oxpg import Error, InterfaceError, OperationalError, ProgrammingError
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["IsolationLevel", "Transaction"]
+__all__ = ["IsolationLevel", "Transaction", "TransactionBlock", "run_steps"]
+
+# What a block does is written once, as steps: generators that yield each statement
+# to send and get its outcome back (None, or the exception thrown in). Transaction
+# runs them with the sync client; oxpg.aio's AsyncTransaction awaits each one.
+Steps = Generator[str, None, None]
+
+
+def run_steps(steps: Steps, execute: Callable[..., Any], timeout: float | None) -> None:
+    """Run a block's steps with a sync execute(sql, timeout=)."""
+    try:
+        sql = next(steps)
+        while True:
+            try:
+                execute(sql, timeout=timeout)
+            except BaseException as exc:
+                sql = steps.throw(exc)
+            else:
+                sql = steps.send(None)
+    except StopIteration:
+        return
 
 # libpq's PGTransactionStatusType, as Client._transaction_status returns it. Read as
 # ints (not the TransactionStatus enum) to spare an enum lookup per block.
@@ -85,18 +106,18 @@ class _State(enum.Enum):
     ENDED_OUTSIDE = "ended outside the block"  # a COMMIT/ROLLBACK sent through execute()
 
 
-def _open_blocks(client: Client) -> list[Transaction]:
+def _open_blocks(client: Any) -> list[TransactionBlock]:
     """The client's open blocks, outermost first (kept in a Client slot)."""
     return client._blocks
 
 
-def innermost_block(client: Client) -> Transaction | None:
+def innermost_block(client: Any) -> TransactionBlock | None:
     """The block statements run in now, or None (autocommit or a transaction begun by hand)."""
     blocks = _open_blocks(client)
     return blocks[-1] if blocks else None
 
 
-def cursor_dropped(block: Transaction | None, hold: bool) -> str | None:
+def cursor_dropped(block: TransactionBlock | None, hold: bool) -> str | None:
     """Why the server has certainly dropped a cursor declared in block, else None.
 
     Rolling back a block or a savepoint closes every cursor declared inside it;
@@ -114,14 +135,15 @@ def cursor_dropped(block: Transaction | None, hold: bool) -> str | None:
     return None
 
 
-class Transaction:
-    """A transaction block or savepoint; create it with ``client.transaction()``."""
+class TransactionBlock:
+    """What a transaction block or savepoint does, as steps (see run_steps); the
+    sync Transaction and oxpg.aio's AsyncTransaction drive it."""
 
     __slots__ = ("client", "isolation", "readonly", "deferrable", "timeout", "savepoint", "_state", "_parent")
 
     def __init__(
         self,
-        client: Client,
+        client: Any,
         isolation: IsolationLevel | str | None = None,
         readonly: bool = False,
         deferrable: bool = False,
@@ -140,7 +162,7 @@ class Transaction:
         self.timeout = timeout  # the default of each statement the block sends
         self.savepoint: str | None = None  # the savepoint's name when the block is nested
         self._state = _State.NEW
-        self._parent: Transaction | None = None  # the enclosing block of ours, if any
+        self._parent: TransactionBlock | None = None  # the enclosing block of ours, if any
 
     def __repr__(self) -> str:
         kind = f"savepoint {self.savepoint}" if self.savepoint else "transaction"
@@ -151,7 +173,7 @@ class Transaction:
         """True between entering the block and its end (exit, commit() or rollback())."""
         return self._state is _State.ACTIVE
 
-    def __enter__(self) -> Transaction:
+    def _enter_steps(self) -> Steps:
         if self._state is not _State.NEW:
             raise ProgrammingError("a transaction block can be entered once; call client.transaction() again")
         client = self.client
@@ -167,7 +189,7 @@ class Transaction:
             # SQL text every time. The outermost savepoint under a transaction
             # begun by hand has no parent of ours.
             name = f"_oxpg_savepoint_{len(blocks) + 1}"
-            client.execute(f"SAVEPOINT {_quote_ident(name)}", timeout=self.timeout)
+            yield f"SAVEPOINT {_quote_ident(name)}"
             self.savepoint = name
             self._parent = blocks[-1] if blocks else None
         else:
@@ -177,42 +199,24 @@ class Transaction:
                 for stale in blocks:
                     stale._state = _State.ENDED_OUTSIDE
                 blocks.clear()
-            client.execute(self._begin_statement(), timeout=self.timeout)  # a closed Client raises here
+            yield self._begin_statement()  # a closed client raises here
         self._state = _State.ACTIVE
         blocks.append(self)
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _exit_steps(self, exc: BaseException | None) -> Steps:
         if exc is None:
             if self._state is _State.ACTIVE:
-                self._end(commit=True, timeout=self.timeout)
+                yield from self._end_steps(commit=True)
             elif self._state is _State.ENDED_OUTSIDE:
                 raise self._ended_outside_error()
             return  # ended early by commit()/rollback() or by an enclosing block
         if self._state is not _State.ACTIVE:
             return
         try:
-            self._end(commit=False, timeout=self.timeout)
+            yield from self._end_steps(commit=False)
         except Error as rollback_error:
             # The body's exception is the one to see; keep the other next to it.
             exc.add_note(f"oxpg: rolling back the transaction block failed too: {rollback_error!r}")
-
-    def commit(self, *, timeout: float | None = None) -> None:
-        """Commit now (RELEASE for a savepoint) and end the block; the rest of the
-        with-body runs in the enclosing block, or in autocommit. timeout: of the
-        COMMIT (None: the block's)."""
-        self._check_can_end("commit")
-        self._end(commit=True, timeout=self._timeout_for(timeout))
-
-    def rollback(self, *, timeout: float | None = None) -> None:
-        """Roll back now (to the savepoint for a nested block) and end the block."""
-        self._check_can_end("roll back")
-        self._end(commit=False, timeout=self._timeout_for(timeout))
 
     def _timeout_for(self, timeout: float | None) -> float | None:
         """The call's timeout, else the block's; checked before the block ends."""
@@ -246,7 +250,7 @@ class Transaction:
             "use the block's commit() or rollback() instead"
         )
 
-    def _end(self, commit: bool, timeout: float | None) -> None:
+    def _end_steps(self, commit: bool) -> Steps:
         """End this block and those still open inside it: commit or roll back."""
         client = self.client
         blocks = _open_blocks(client)
@@ -274,10 +278,10 @@ class Transaction:
         if not commit or status == _IN_ERROR:
             settle(_State.ROLLED_BACK)  # also true if the ROLLBACK fails: the connection is then gone
             if self.savepoint is None:
-                client.execute("ROLLBACK", timeout=timeout)
+                yield "ROLLBACK"
             else:
                 name = _quote_ident(self.savepoint)
-                client.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}", timeout=timeout)
+                yield f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
             if commit:
                 raise errors.InFailedSqlTransaction(
                     "a statement failed inside the transaction block and its exception was caught: "
@@ -285,8 +289,7 @@ class Transaction:
                 )
             return
         try:
-            sql = "COMMIT" if self.savepoint is None else f"RELEASE SAVEPOINT {_quote_ident(self.savepoint)}"
-            client.execute(sql, timeout=timeout)
+            yield "COMMIT" if self.savepoint is None else f"RELEASE SAVEPOINT {_quote_ident(self.savepoint)}"
         except BaseException:
             # A COMMIT that fails has rolled the transaction back; a RELEASE that
             # fails leaves the enclosing transaction failed, for it to roll back.
@@ -294,3 +297,33 @@ class Transaction:
             settle(_State.ROLLED_BACK)
             raise
         settle(_State.COMMITTED)
+
+
+class Transaction(TransactionBlock):
+    """A transaction block or savepoint; create it with ``client.transaction()``."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Transaction:
+        run_steps(self._enter_steps(), self.client.execute, self.timeout)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        run_steps(self._exit_steps(exc), self.client.execute, self.timeout)
+
+    def commit(self, *, timeout: float | None = None) -> None:
+        """Commit now (RELEASE for a savepoint) and end the block; the rest of the
+        with-body runs in the enclosing block, or in autocommit. timeout: of the
+        COMMIT (None: the block's)."""
+        self._check_can_end("commit")
+        run_steps(self._end_steps(commit=True), self.client.execute, self._timeout_for(timeout))
+
+    def rollback(self, *, timeout: float | None = None) -> None:
+        """Roll back now (to the savepoint for a nested block) and end the block."""
+        self._check_can_end("roll back")
+        run_steps(self._end_steps(commit=False), self.client.execute, self._timeout_for(timeout))

@@ -508,3 +508,72 @@ def test_the_loop_is_free_while_a_statement_runs(arun: Runner[Any], dsn: str) ->
             assert ticks >= 25, f"only {ticks} ticks in 0.5 s: the loop was blocked"
 
     arun(main)
+
+
+# ---- the socket is watched for the client's life -------------------------------------------
+
+
+def test_a_backend_ended_while_idle_is_noticed(arun: Runner[Any], dsn: str, other: oxpg.Client) -> None:
+    """Between calls the loop still watches the socket: the server's goodbye closes
+    the client at once (no busy loop on a dead socket), the next call raises
+    OperationalError, and the socket number, reused by the next connection, works."""
+
+    async def main() -> None:
+        c = await oxpg.aio.connect(dsn)
+        assert await c.query_value("SELECT 1") == 1
+        assert other.query_value("SELECT pg_terminate_backend($1)", c.backend_pid) is True
+        for _ in range(100):
+            if c.closed:
+                break
+            await asyncio.sleep(0.01)
+        assert c.closed and c.broken
+        with pytest.raises(oxpg.OperationalError, match="lost"):
+            await c.query("SELECT 1")
+        for _ in range(3):
+            async with await oxpg.aio.connect(dsn) as again:
+                assert await again.query_value("SELECT 2") == 2
+
+    arun(main)
+
+
+def test_a_connection_lost_mid_call_frees_its_socket_number(arun: Runner[Any], dsn: str, other: oxpg.Client) -> None:
+    async def main() -> None:
+        c = await oxpg.aio.connect(dsn)
+        task = asyncio.ensure_future(c.query("SELECT pg_sleep(30)"))
+        await asyncio.sleep(0.2)
+        other.query_value("SELECT pg_terminate_backend($1)", c.backend_pid)
+        with pytest.raises(oxpg.OperationalError):
+            await task
+        assert c.closed and c.broken
+        for _ in range(3):
+            async with await oxpg.aio.connect(dsn) as again:
+                assert await again.query_value("SELECT 3") == 3
+
+    arun(main)
+
+
+def test_notices_between_calls_are_kept(arun: Runner[Any], dsn: str) -> None:
+    async def main() -> None:
+        async with await oxpg.aio.connect(dsn) as c:
+            await c.execute("DO $$BEGIN RAISE NOTICE 'from the server'; END$$")
+            assert any("from the server" in str(n) for n in c.take_notices())
+
+    arun(main)
+
+
+def test_an_unclosed_client_is_collected(arun: Runner[Any], dsn: str, other: oxpg.Client) -> None:
+    import gc
+
+    async def main() -> int:
+        c = await oxpg.aio.connect(dsn)
+        pid = c.backend_pid
+        assert await c.query_value("SELECT 1") == 1
+        del c
+        gc.collect()
+        return pid  # type: ignore[no-any-return]
+
+    pid = arun(main)
+    deadline = time.monotonic() + 5
+    while other.query_value("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+        assert time.monotonic() < deadline, "the dropped client's connection was never closed"
+        time.sleep(0.02)

@@ -54,3 +54,16 @@ def test_error_example_runs_verbatim(dsn: str, users_table: None, capsys: pytest
     with oxpg.connect(dsn) as client:
         run_block(blocks[0], dsn, {"client": client, "oxpg": oxpg})
     assert capsys.readouterr().out.startswith("42601 ")
+
+
+def test_asyncio_example_runs_verbatim(dsn: str, users_table: None) -> None:
+    blocks = [b for b in python_blocks() if "oxpg.aio.connect(" in b]
+    assert blocks, "the README's asyncio example is missing"
+    with oxpg.connect(dsn) as admin:
+        admin.execute("CREATE TABLE log (user_id int)")
+        try:
+            run_block(blocks[0], dsn, {})
+            assert admin.query_value("SELECT active FROM users WHERE id = 1") is True
+            assert admin.query_value("SELECT count(*) FROM log") == 2
+        finally:
+            admin.execute("DROP TABLE log")

@@ -625,6 +625,38 @@ static PyObject *Client_check_timeout(OxpgClient *self, PyObject *value)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(socket_doc, "_socket($self, /)\n--\n\n"
+                         "The connection's socket, -1 once closed: for an event loop to watch.");
+
+static PyObject *Client_socket(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(self->conn != NULL && !forked(self) ? PQsocket(self->conn) : -1);
+}
+
+PyDoc_STRVAR(consume_input_doc, "_consume_input($self, /)\n--\n\n"
+                                "The socket is readable while no call runs (an event loop watches it):\n"
+                                "take in what came (a notice, a changed setting, the server's goodbye).\n"
+                                "Returns False once the connection is lost, and the client is closed.");
+
+static PyObject *Client_consume_input(OxpgClient *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->conn == NULL || forked(self))
+        Py_RETURN_FALSE;
+    /* A call that runs reads the socket itself. */
+    if (self->owner == PyThread_get_thread_ident() || !PyThread_acquire_lock(self->lock, NOWAIT_LOCK))
+        Py_RETURN_TRUE;
+    if (!PQconsumeInput(self->conn) || PQstatus(self->conn) == CONNECTION_BAD) {
+        /* Told nothing or closed on us while idle (a terminated backend, a server
+         * shut down): the next call raises OperationalError, as it would unwatched. */
+        self->broken = 1;
+        oxpg_client_finish(self);
+        oxpg_cache_reset(&self->cache, 0);
+    }
+    int open = self->conn != NULL;
+    PyThread_release_lock(self->lock);
+    return PyBool_FromLong(open);
+}
+
 static PyObject *Client_get_transaction_status(OxpgClient *self, void *Py_UNUSED(closure))
 {
     /* Never wait for a busy connection just to say it is busy. */
@@ -666,6 +698,8 @@ static PyMethodDef client_methods[] = {
     {"_pipeline_exit", (PyCFunction)oxpg_pipeline_exit, METH_NOARGS, NULL},
     {"_pipeline_active", (PyCFunction)oxpg_pipeline_active, METH_NOARGS, NULL},
     {"_check_timeout", (PyCFunction)Client_check_timeout, METH_O, check_timeout_doc},
+    {"_socket", (PyCFunction)Client_socket, METH_NOARGS, socket_doc},
+    {"_consume_input", (PyCFunction)Client_consume_input, METH_NOARGS, consume_input_doc},
     {"_set_type_decoder", (PyCFunction)(void (*)(void))oxpg_client_set_type_decoder, METH_FASTCALL, NULL},
     {"_set_type_encoder", (PyCFunction)(void (*)(void))oxpg_client_set_type_encoder, METH_FASTCALL, NULL},
     {"_type_encoders", (PyCFunction)oxpg_client_type_encoders, METH_NOARGS, NULL},

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+import weakref
 from types import TracebackType
 from typing import Any, Iterable, Sequence
 
@@ -111,7 +112,7 @@ class AsyncClient(CoreFacts):
     """A connection to PostgreSQL for asyncio. Create one with oxpg.aio.connect()."""
 
     __slots__ = (
-        "_core", "_loop", "_op", "_future", "_writing", "_timer", "_busy", "_waiters", "_blocks",
+        "_core", "_loop", "_fd", "_op", "_future", "_writing", "_timer", "_busy", "_waiters", "_blocks",
         "_free_cursor_ids", "__weakref__",
     )  # fmt: skip
 
@@ -126,6 +127,24 @@ class AsyncClient(CoreFacts):
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._blocks: list[TransactionBlock] = []  # open transaction blocks, outermost first
         self._free_cursor_ids: list[int] = []
+        # The socket is watched for the client's whole life, not once per call (that
+        # costs two system calls a statement); when no call runs, what arrives is
+        # taken in. The loop holds only a weak reference: an AsyncClient nobody
+        # holds is collected (and its connection closed) as a Client is.
+        self._fd = core._socket()
+        if self._fd >= 0:
+            try:
+                loop.add_reader(self._fd, _on_ready, weakref.ref(self))
+            except NotImplementedError:
+                raise InterfaceError(_NO_ADD_READER) from None
+
+    def __del__(self) -> None:
+        # Before the core closes the socket: a closed socket still watched by the
+        # loop would break the next one to get its number.
+        try:
+            self._forget_socket()
+        except Exception:  # the loop may be closed already
+            pass
 
     def __repr__(self) -> str:
         return repr(self._core).replace("<oxpg.Client", "<oxpg.aio.AsyncClient", 1)
@@ -288,6 +307,7 @@ class AsyncClient(CoreFacts):
         else:
             self._busy = True
         try:
+            self._forget_socket()
             self._core.close()
         finally:
             self._pass_turn()
@@ -298,8 +318,8 @@ class AsyncClient(CoreFacts):
         Close the connection now, giving up the call in flight (it raises).
         """
         op = self._op
+        self._forget_socket()
         if op is not None and not op.done:
-            self._unwatch()
             try:
                 op.abandon()
             except BaseException as exc:  # the call's outcome: it gets it
@@ -342,24 +362,22 @@ class AsyncClient(CoreFacts):
 
     async def _run(self, op: _oxpg.Operation) -> Any:
         """Step op on the loop until it is done; its result, or its exception."""
-        io = op.step()  # sends the statement
+        try:
+            io = op.step()  # sends the statement
+        except BaseException:
+            self._forget_socket_if_closed()
+            raise
         if io == _IO_DONE:
             return op.result()
-        loop = self._loop
-        future = loop.create_future()
+        future = self._loop.create_future()
         self._op = op
         self._future = future
-        try:
-            loop.add_reader(op.fileno(), self._on_ready)
-        except NotImplementedError:
-            self._interrupt_now(op)
-            raise InterfaceError(_NO_ADD_READER) from None
         try:
             if io == _IO_WANT_WRITE:
                 self._watch_writes(True)
             deadline = op.deadline
             if deadline is not None:
-                self._timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._on_deadline)
+                self._timer = self._loop.call_later(max(0.0, deadline - time.monotonic()), self._on_deadline)
             try:
                 await future
             except asyncio.CancelledError:
@@ -368,14 +386,23 @@ class AsyncClient(CoreFacts):
                 raise
             return op.result()
         finally:
-            self._unwatch()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._writing:
+                self._watch_writes(False)
             self._op = None
             self._future = None
+            self._forget_socket_if_closed()
 
-    def _on_ready(self) -> None:
-        """The socket is ready: step the op."""
+    def _ready(self) -> None:
+        """The socket is ready: step the call's op, or take in what came between calls."""
         op = self._op
-        if op is None or self._future is None or self._future.done():
+        if op is None:
+            if not self._core._consume_input():
+                self._forget_socket()
+            return
+        if self._future is None or self._future.done():
             return
         try:
             io = op.step()
@@ -395,7 +422,7 @@ class AsyncClient(CoreFacts):
             return
         op.time_out()
         self._arm_drain_timer(op)
-        self._on_ready()  # the cancel is sent: read what has come
+        self._ready()  # the cancel is sent: read what has come
 
     def _on_drain_deadline(self) -> None:
         """The grace is spent: the connection goes, the call raises its exception."""
@@ -403,7 +430,7 @@ class AsyncClient(CoreFacts):
         self._timer = None
         if op is None or op.done:
             return
-        self._unwatch()
+        self._forget_socket()
         try:
             op.abandon()
         except BaseException as exc:
@@ -426,7 +453,7 @@ class AsyncClient(CoreFacts):
         self._future = future
         op.interrupt()
         self._arm_drain_timer(op)
-        self._on_ready()
+        self._ready()
         while not future.done():
             try:
                 await asyncio.shield(future)
@@ -436,12 +463,6 @@ class AsyncClient(CoreFacts):
                 break
         if not future.cancelled():
             future.exception()  # QueryCanceled, expected: the task's cancellation is what counts
-
-    def _interrupt_now(self, op: _oxpg.Operation) -> None:
-        try:
-            op.abandon()
-        except BaseException:
-            pass
 
     def _settle(self, exc: BaseException | None) -> None:
         future = self._future
@@ -453,30 +474,33 @@ class AsyncClient(CoreFacts):
             future.set_exception(exc)
 
     def _watch_writes(self, on: bool) -> None:
-        op = self._op
-        if op is None:
+        if self._fd < 0:
             return
         if on:
-            self._loop.add_writer(op.fileno(), self._on_ready)
+            self._loop.add_writer(self._fd, _on_ready, weakref.ref(self))
         else:
-            self._loop.remove_writer(op.fileno())
+            self._loop.remove_writer(self._fd)
         self._writing = on
 
-    def _unwatch(self) -> None:
-        op = self._op
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if op is None:
+    def _forget_socket(self) -> None:
+        """Stop watching the socket: before the client closes it, or once it did."""
+        fd, self._fd = self._fd, -1
+        if fd < 0:
             return
-        try:
-            fd = op.fileno()
-        except OperationalError:
-            return  # closed: the loop forgets a closed socket on its own
         self._loop.remove_reader(fd)
         if self._writing:
             self._loop.remove_writer(fd)
             self._writing = False
+
+    def _forget_socket_if_closed(self) -> None:
+        if self._fd >= 0 and self._core.closed:
+            self._forget_socket()
+
+
+def _on_ready(client_ref: weakref.ref[AsyncClient]) -> None:
+    client = client_ref()
+    if client is not None:
+        client._ready()
 
 
 async def run_steps(steps: Steps, execute: Any, timeout: float | None) -> None:

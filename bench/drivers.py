@@ -106,6 +106,20 @@ def dist_version(*names: str) -> str:
 # ---- oxpg ----
 
 
+def oxpg_op(calls: Any, w: Workload) -> Any:
+    """The op of w on anything with oxpg's call family (a Client, an AsyncClient, a
+    pool of either): query for rows, execute for a command, executemany for a batch."""
+    sql = w.sql
+    if w.kind == "rows":
+        query = calls.query
+        return lambda p: query(sql, *p)
+    if w.kind == "command":
+        execute = calls.execute
+        return lambda p: execute(sql, *p)
+    executemany = calls.executemany
+    return lambda rows: executemany(sql, rows)
+
+
 class OxpgDriver(SyncDriver):
     family = "oxpg"
 
@@ -149,6 +163,29 @@ class OxpgDriver(SyncDriver):
         return int(row["pid"])
 
     def close(self) -> None:
+        self.client.close()
+
+
+class OxpgPoolDriver(OxpgDriver):
+    """oxpg through oxpg.Pool's one-call shortcuts (max_size=1): what a borrowed
+    query costs over a plain one, checkout and return included."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(dsn, tuples=False)
+        oxpg = load("oxpg", "build it with `make` first")
+        self.pool: Any = oxpg.Pool(dsn, min_size=1, max_size=1)
+        self.query = self.pool.query
+        self.label = "oxpg pool"
+        self.detail = "oxpg.Pool(max_size=1).query/execute/executemany, dict rows"
+
+    def make_op(self, w: Workload) -> Op:
+        return oxpg_op(self.pool, w)
+
+    def backend_pid(self) -> int | None:
+        return int(self.pool.query_value("SELECT pg_backend_pid()"))
+
+    def close(self) -> None:
+        self.pool.close()
         self.client.close()
 
 
@@ -398,21 +435,38 @@ class OxpgAsyncDriver(AsyncDriver):
         self.detail = f"oxpg.aio.AsyncClient, {self.loop_name}, dict rows"
 
     def make_op(self, w: Workload) -> AsyncOp:
-        sql, c = w.sql, self.client
-        if w.kind == "rows":
-            query = c.query
-            return lambda p: query(sql, *p)
-        if w.kind == "command":
-            execute = c.execute
-            return lambda p: execute(sql, *p)
-        executemany = c.executemany
-        return lambda rows: executemany(sql, rows)
+        return oxpg_op(self.client, w)
 
     def backend_pid(self) -> int | None:
         return int(self.client.backend_pid)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.client.close())
+        self.loop.close()
+
+
+class OxpgAsyncPoolDriver(AsyncDriver):
+    label = "oxpg async pool"
+    family = "oxpg"
+
+    def __init__(self, dsn: str) -> None:
+        aio = load("oxpg.aio", "oxpg has no asyncio client in this build")
+        super().__init__()
+
+        async def make() -> Any:
+            return aio.AsyncPool(dsn, min_size=1, max_size=1)
+
+        self.pool: Any = self.loop.run_until_complete(make())
+        self.detail = f"oxpg.aio.AsyncPool(max_size=1).query/execute/executemany, {self.loop_name}, dict rows"
+
+    def make_op(self, w: Workload) -> AsyncOp:
+        return oxpg_op(self.pool, w)
+
+    def backend_pid(self) -> int | None:
+        return int(self.loop.run_until_complete(self.pool.query_value("SELECT pg_backend_pid()")))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.pool.close())
         self.loop.close()
 
 
@@ -465,6 +519,8 @@ FACTORIES: dict[str, Callable[[str], Driver]] = {
     "psycopg": PsycopgDriver,
     "asyncpg": AsyncpgDriver,
     "oxpg async": OxpgAsyncDriver,
+    "oxpg pool": OxpgPoolDriver,
+    "oxpg async pool": OxpgAsyncPoolDriver,
     "psycopg async": PsycopgAsyncDriver,
     "psycopg2": Psycopg2Driver,
 }

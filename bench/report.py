@@ -30,7 +30,11 @@ RATIO_KEYS = (
     "oxpg tuples / floor prepared",
     "oxpg async / asyncpg",
     "oxpg async / psycopg async",
+    "oxpg pool / oxpg",
+    "oxpg async pool / oxpg async",
 )
+# A pool's borrowed call against the plain call of the same client kind.
+POOL_OF = {"oxpg pool": "oxpg", "oxpg async pool": "oxpg async"}
 # The asyncio client is compared with the asyncio peers, one by one.
 ASYNC_PEERS = ("asyncpg", "psycopg async")
 
@@ -105,6 +109,9 @@ def ratios(
         for peer in ASYNC_PEERS:
             if peer in res:
                 out[f"oxpg async / {peer}"] = res["oxpg async"]["median_ns"] / res[peer]["median_ns"]
+    for pooled, plain in POOL_OF.items():
+        if pooled in res and plain in res:
+            out[f"{pooled} / {plain}"] = res[pooled]["median_ns"] / res[plain]["median_ns"]
     for label, of in baselines.items():
         if label in res and of in res:
             out[f"{of} / {label}"] = res[of]["median_ns"] / res[label]["median_ns"]

@@ -67,3 +67,12 @@ def test_asyncio_example_runs_verbatim(dsn: str, users_table: None) -> None:
             assert admin.query_value("SELECT count(*) FROM log") == 2
         finally:
             admin.execute("DROP TABLE log")
+
+
+def test_pool_example_runs_verbatim(dsn: str, users_table: None) -> None:
+    blocks = [b for b in python_blocks() if "oxpg.Pool(" in b]
+    assert blocks, "the README's pool example is missing"
+    namespace: dict[str, object] = {"oxpg": oxpg}
+    run_block(blocks[0], dsn, namespace)
+    assert namespace["rows"] == [{"id": 1, "username": "alice"}]
+    assert namespace["pool"].closed  # type: ignore[attr-defined]

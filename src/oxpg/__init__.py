@@ -28,6 +28,7 @@ from ._oxpg import (
 from .client import Client, TransactionStatus
 from .types import Json, Jsonb, Range
 from .cursor import Cursor
+from .pool import Pool, PoolStats, PoolTimeout
 from .transaction import IsolationLevel, Transaction
 from . import errors  # registers the SQLSTATE classes with the C core
 
@@ -55,6 +56,9 @@ __all__ = [
     "NotSupportedError",
     "OperationalError",
     "PipelineAborted",
+    "Pool",
+    "PoolStats",
+    "PoolTimeout",
     "ProgrammingError",
     "QueryTimeoutError",
     "Range",

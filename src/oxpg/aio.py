@@ -545,3 +545,9 @@ class AsyncTransaction(TransactionBlock):
         """Roll back now (to the savepoint for a nested block) and end the block."""
         self._check_can_end("roll back")
         await run_steps(self._end_steps(commit=False), self.client.execute, self._timeout_for(timeout))
+
+
+# The pool of AsyncClients lives in its own module (it needs the names above).
+from .aio_pool import AsyncPool  # noqa: E402
+
+__all__ += ["AsyncPool"]

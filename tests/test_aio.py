@@ -577,3 +577,54 @@ def test_an_unclosed_client_is_collected(arun: Runner[Any], dsn: str, other: oxp
     while other.query_value("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
         assert time.monotonic() < deadline, "the dropped client's connection was never closed"
         time.sleep(0.02)
+
+
+# ---- found in review -----------------------------------------------------------------------
+
+
+def test_a_waiter_cancelled_as_the_turn_is_passed_ends_cancelled(
+    arun: Runner[Any], dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The running call ends and the waiting task is cancelled in the same loop pass:
+    passing the turn drops the cancelled waiter, and the waiter must still end as
+    cancelled (it raised ValueError, so asyncio.timeout() could not say TimeoutError)."""
+    second: asyncio.Future[Any] | None = None
+    settle = oxpg.aio.AsyncClient._settle
+
+    def settle_then_cancel(self: oxpg.aio.AsyncClient, exc: BaseException | None) -> None:
+        settle(self, exc)
+        if second is not None and not second.done():
+            second.cancel()
+
+    monkeypatch.setattr(oxpg.aio.AsyncClient, "_settle", settle_then_cancel)
+
+    async def main() -> None:
+        nonlocal second
+        async with await oxpg.aio.connect(dsn) as c:
+            first = asyncio.ensure_future(c.query_value("SELECT 1 FROM pg_sleep(0.1)"))
+            await asyncio.sleep(0.02)
+            second = asyncio.ensure_future(c.query_value("SELECT 2"))
+            assert await first == 1
+            with pytest.raises(asyncio.CancelledError):
+                await second
+            monkeypatch.undo()
+            assert await c.query_value("SELECT 3") == 3
+
+    arun(main)
+
+
+def test_an_encoding_change_in_executemany_says_so(arun: Runner[Any], dsn: str, other: oxpg.Client) -> None:
+    other.execute("CREATE TABLE IF NOT EXISTS aio_encoding (v text)")
+    try:
+        async def main() -> None:
+            async with await oxpg.aio.connect(dsn) as c:
+                sql = "INSERT INTO aio_encoding SELECT $1 FROM (SELECT pg_catalog.set_config('client_encoding', $2, false)) s"
+                with pytest.raises(oxpg.InterfaceError, match="client_encoding"):
+                    await c.executemany(sql, [("é", "LATIN1"), ("é", "LATIN1")])
+                assert await c.query_value("SHOW client_encoding") == "UTF8"
+                assert await c.query_value("SELECT $1::text", "é") == "é"
+
+        arun(main)
+        assert other.query_value("SELECT count(*) FROM aio_encoding") == 0
+    finally:
+        other.execute("DROP TABLE aio_encoding")

@@ -234,3 +234,22 @@ def test_statement_after_an_abandoned_stream_is_stepped(client: oxpg.Client) -> 
     stream.close()
     count, _ = drive(client._start_executemany("SELECT $1::int", [(1,), (2,)]))
     assert count == 2
+
+
+def test_the_operation_keeps_its_parameters_alive(client: oxpg.Client) -> None:
+    """The encoded parameters point into the argument objects' buffers, and the op
+    sends them after its describe round trip: a temporary argument must stay alive
+    until then."""
+    import gc
+    import hashlib
+
+    blob = bytes(range(256)) * 4096
+    expected = hashlib.md5(blob).hexdigest()
+    sql = "SELECT md5($1::bytea) AS h, $2::text AS t"
+    op = client._start_query(False, sql, bytes(blob), "x" * 50_000 + "é")
+    del blob
+    gc.collect()
+    clobber = [bytes([i % 256]) * 1_048_576 for i in range(8)]  # reuse the freed memory
+    rows, _ = drive(op)
+    del clobber
+    assert rows == [(expected, "x" * 50_000 + "é")]

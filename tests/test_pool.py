@@ -491,3 +491,24 @@ def test_a_pool_used_after_fork_starts_afresh(dsn: str) -> None:
         assert pool.query_value("SELECT pg_backend_pid()") == parent_pid, "the parent's connection is intact"
     finally:
         pool.close()
+
+
+def test_a_base_exception_while_returning_loses_no_connection(dsn: str) -> None:
+    def reset(client: Any) -> None:
+        raise KeyboardInterrupt
+
+    with oxpg.Pool(dsn, min_size=1, max_size=1, reset=reset, timeout=5) as pool:
+        with pytest.raises(KeyboardInterrupt):
+            pool.query_value("SELECT 1")
+        stats = pool.stats()
+        assert stats.busy == 0 and stats.discarded == 1, stats
+    with oxpg.Pool(dsn, min_size=1, max_size=1, timeout=5) as pool:
+        with pytest.raises(KeyboardInterrupt):
+            with pool.connection() as client:
+                client.execute("BEGIN")
+                timer = threading.Timer(0.2, _thread.interrupt_main)
+                timer.start()
+                client.execute("SELECT pg_sleep(5)")
+        stats = pool.stats()
+        assert stats.busy == 0, stats
+        assert pool.query_value("SELECT 2") == 2

@@ -29,6 +29,7 @@ typedef struct {
     PyObject *sql;  /* strong: the op's SQL points into its UTF-8 */
     OxpgParams params;
     int has_params;
+    PyObject *param_objects; /* strong: the encoded parameters point into their buffers */
     OxpgCall call;
     union {
         OxpgQueryOp q;
@@ -142,6 +143,18 @@ static PyObject *Operation_step(OxpgOperation *operation, PyObject *Py_UNUSED(ig
     return PyLong_FromLong(OXPG_IO_DONE);
 }
 
+/* After op_interrupt: the op took the exception and drains; or it could not (the
+ * connection went while the batch was being aborted), and the operation is over
+ * with that exception, raised here. */
+static PyObject *interrupted(OxpgOperation *operation)
+{
+    if (!PyErr_Occurred())
+        Py_RETURN_NONE;
+    operation->state = OP_FAILED;
+    release(operation); /* keeps the exception */
+    return NULL;
+}
+
 PyDoc_STRVAR(interrupt_doc, "interrupt($self, /)\n--\n\n"
                             "Cancel the statement on the server. Keep stepping: the rest of its\n"
                             "results are discarded, and step() then raises QueryCanceled.");
@@ -155,7 +168,7 @@ static PyObject *Operation_interrupt(OxpgOperation *operation, PyObject *Py_UNUS
     PyErr_SetString(cls != NULL ? cls : st->OperationalError,
                     "the operation was interrupted and its statement cancelled on the server");
     op_interrupt(operation);
-    Py_RETURN_NONE;
+    return interrupted(operation);
 }
 
 PyDoc_STRVAR(time_out_doc, "time_out($self, /)\n--\n\n"
@@ -168,7 +181,7 @@ static PyObject *Operation_time_out(OxpgOperation *operation, PyObject *Py_UNUSE
         Py_RETURN_NONE;
     oxpg_call_raise_timeout(operation->client, &operation->call);
     op_interrupt(operation);
-    Py_RETURN_NONE;
+    return interrupted(operation);
 }
 
 PyDoc_STRVAR(abandon_doc, "abandon($self, /)\n--\n\n"
@@ -265,6 +278,7 @@ static int Operation_traverse(OxpgOperation *operation, visitproc visit, void *a
     Py_VISIT(Py_TYPE(operation));
     Py_VISIT(operation->client);
     Py_VISIT(operation->rows);
+    Py_VISIT(operation->param_objects);
     return 0;
 }
 
@@ -286,6 +300,7 @@ static void Operation_dealloc(OxpgOperation *operation)
     if (operation->has_params)
         oxpg_params_free(&operation->params);
     Py_CLEAR(operation->sql);
+    Py_CLEAR(operation->param_objects);
     Py_CLEAR(operation->rows);
     Py_CLEAR(operation->client);
     type->tp_free((PyObject *)operation);
@@ -344,6 +359,7 @@ static OxpgOperation *new_operation(OxpgClient *self, int kind, PyObject *sql_ob
     operation->holds_lock = 0;
     operation->sql = Py_NewRef(sql_obj);
     operation->has_params = 0;
+    operation->param_objects = NULL;
     operation->has_op = 0;
     operation->rows = NULL;
     oxpg_call_init(&operation->call, -1);
@@ -392,6 +408,10 @@ static PyObject *start_query(OxpgClient *self, PyObject *const *args, Py_ssize_t
     OxpgOperation *operation = new_operation(self, KIND_QUERY, args[0], timeout);
     if (operation == NULL)
         return NULL;
+    if ((operation->param_objects = PyTuple_New(nargs - 1)) == NULL)
+        goto fail;
+    for (Py_ssize_t i = 1; i < nargs; i++)
+        PyTuple_SET_ITEM(operation->param_objects, i - 1, Py_NewRef(args[i]));
     if (oxpg_params_encode(self->st, &operation->params, args + 1, nargs - 1, self->types.encoders) < 0)
         goto fail;
     operation->has_params = 1;

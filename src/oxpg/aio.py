@@ -346,7 +346,7 @@ class AsyncClient(CoreFacts):
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self._pass_turn()  # handed the turn just as this task was cancelled
-            else:
+            elif waiter in self._waiters:  # _pass_turn may have dropped it already
                 self._waiters.remove(waiter)
             raise
 
@@ -407,9 +407,13 @@ class AsyncClient(CoreFacts):
         try:
             io = op.step()
         except BaseException as exc:
+            # The step may have closed the connection: unwatch its socket now, before
+            # another connection can get its number.
+            self._forget_socket_if_closed()
             self._settle(exc)
             return
         if io == _IO_DONE:
+            self._forget_socket_if_closed()
             self._settle(None)
         elif (io == _IO_WANT_WRITE) != self._writing:
             self._watch_writes(io == _IO_WANT_WRITE)
@@ -420,7 +424,8 @@ class AsyncClient(CoreFacts):
         self._timer = None
         if op is None or op.done or op.draining:
             return
-        op.time_out()
+        if not self._interrupt(op.time_out):
+            return
         self._arm_drain_timer(op)
         self._ready()  # the cancel is sent: read what has come
 
@@ -451,9 +456,9 @@ class AsyncClient(CoreFacts):
         More cancellations meanwhile wait for the drain (bounded by its grace)."""
         future = self._loop.create_future()
         self._future = future
-        op.interrupt()
-        self._arm_drain_timer(op)
-        self._ready()
+        if self._interrupt(op.interrupt):
+            self._arm_drain_timer(op)
+            self._ready()
         while not future.done():
             try:
                 await asyncio.shield(future)
@@ -463,6 +468,18 @@ class AsyncClient(CoreFacts):
                 break
         if not future.cancelled():
             future.exception()  # QueryCanceled, expected: the task's cancellation is what counts
+
+    def _interrupt(self, how: Any) -> bool:
+        """op.time_out or op.interrupt: True when the op now drains; False when it
+        could not (the connection went), and the call has its exception."""
+        try:
+            how()
+        except BaseException as exc:
+            self._forget_socket_if_closed()
+            self._settle(exc)
+            return False
+        self._forget_socket_if_closed()
+        return True
 
     def _settle(self, exc: BaseException | None) -> None:
         future = self._future

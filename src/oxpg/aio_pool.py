@@ -137,12 +137,14 @@ class AsyncPool:
             slot = await self._take(started, deadline, timeout)
             policy.lend(slot)
             policy.stats.wait_time += time.monotonic() - started
+            started = time.monotonic()  # a retry after a failed check counts its own wait
             try:
                 if await self._usable(slot):
                     return slot
             except BaseException:
-                # Cancelled during the check: the connection goes back (or goes).
-                await self._release(slot)
+                # Cancelled during the check: the connection is not known good, so it
+                # goes (put back, its check would be skipped by the next borrower).
+                self._put_back(slot, usable=False)
                 raise
 
     async def _take(self, started: float, deadline: float, timeout: float) -> Slot:
@@ -347,6 +349,10 @@ class AsyncPool:
             self._policy.connect_failed(time.monotonic(), time.monotonic() - started)
             self._wake()  # a waiter re-checks its deadline
             return
+        except BaseException:
+            # close() cancelled the maintainer mid-connect: not opening any more.
+            self._policy.connect_failed(time.monotonic(), time.monotonic() - started)
+            raise
         slot = self._policy.connected(client, time.monotonic(), time.monotonic() - started)
         if self._closed:
             client.terminate()

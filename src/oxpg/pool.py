@@ -130,7 +130,11 @@ class Pool:
 
     def _forked(self) -> None:
         # A child process must not touch its parent's connections: it starts afresh
-        # (the C core never closes a connection it inherited).
+        # (the C core never closes a connection it inherited). The parent's lock may
+        # have been held by one of its threads at the fork: new ones at once.
+        self._lock = threading.Lock()
+        self._available = threading.Condition(self._lock)
+        self._work = threading.Condition(self._lock)
         self._fork_pending = True
 
     # ---- borrowing ----
@@ -173,30 +177,33 @@ class Pool:
         policy = self._policy
         while True:
             to_close: list[Slot] = []
-            with self._lock:
-                policy.waiting += 1
-                try:
-                    while True:
-                        if self._closed:
-                            raise InterfaceError("the pool is closed")
-                        slot, expired = policy.take(time.monotonic())
-                        to_close += expired
-                        if slot is not None:
-                            break
-                        if policy.want_connect():
-                            self._work.notify()
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            policy.stats.timeouts += 1
-                            raise PoolTimeout(timeout_message(policy, timeout, self._last_error))
-                        self._available.wait(left)
-                finally:
-                    policy.waiting -= 1
-                policy.lend(slot)
-                policy.stats.discarded += len(to_close)
-                policy.stats.wait_time += time.monotonic() - started
-            for dead in to_close:
-                dead.client.close()
+            try:
+                with self._lock:
+                    policy.waiting += 1
+                    try:
+                        while True:
+                            if self._closed:
+                                raise InterfaceError("the pool is closed")
+                            slot, expired = policy.take(time.monotonic())
+                            to_close += expired
+                            if slot is not None:
+                                break
+                            if policy.want_connect():
+                                self._work.notify()
+                            left = deadline - time.monotonic()
+                            if left <= 0:
+                                policy.stats.timeouts += 1
+                                raise PoolTimeout(timeout_message(policy, timeout, self._last_error))
+                            self._available.wait(left)
+                    finally:
+                        policy.waiting -= 1
+                        policy.stats.discarded += len(to_close)
+                    policy.lend(slot)
+                    policy.stats.wait_time += time.monotonic() - started
+                    started = time.monotonic()  # a retry after a failed check counts its own wait
+            finally:
+                for dead in to_close:  # expired on the way, whatever happens next
+                    dead.client.close()
             if self._usable(slot):
                 return slot
 
@@ -216,13 +223,25 @@ class Pool:
             except Exception as exc:
                 log.info("oxpg.Pool: a connection failed its check (%r) and was replaced", exc)
                 ok = False
+            except BaseException:
+                # Ctrl-C during the check: the connection is not known good, so it goes.
+                self._drop(slot, lost=False)
+                raise
         if ok:
             return True
-        with self._lock:
-            self._policy.lost(slot)
-            self._work.notify()
-        client.close()
+        self._drop(slot, lost=True)
         return False
+
+    def _drop(self, slot: Slot, lost: bool) -> None:
+        """A lent connection will not come back: count it, close it, tell whoever waits."""
+        with self._lock:
+            if lost:
+                self._policy.lost(slot)
+            else:
+                self._policy.dropped(slot)
+            self._work.notify()
+            self._available.notify_all()  # close() may wait for the last one
+        slot.client.close()
 
     def _release(self, slot: Slot) -> None:
         client = slot.client
@@ -242,23 +261,37 @@ class Pool:
         self._release_slowly(slot)
 
     def _release_slowly(self, slot: Slot) -> None:
-        client = slot.client
-        usable = not client.closed
-        if usable:
-            status = client._transaction_status
-            if status == TRANS_ACTIVE:
-                usable = False  # mid-statement: nothing can tell how it would end
-            elif status in (TRANS_INTRANS, TRANS_INERROR):
-                try:
-                    client.execute("ROLLBACK", timeout=RESET_TIMEOUT)
-                except Exception:
-                    usable = False
-        if usable and self._reset is not None:
+        usable = False
+        try:
+            usable = self._clean_up(slot.client)
+        finally:
+            # Whatever happened (Ctrl-C during the ROLLBACK included), the connection
+            # is taken back or closed: never left counted as lent.
+            self._put_back(slot, usable)
+
+    def _clean_up(self, client: Client) -> bool:
+        """Roll back what a returned connection left open and run reset(); False when
+        it cannot be kept."""
+        if client.closed:
+            return False
+        status = client._transaction_status
+        if status == TRANS_ACTIVE:
+            return False  # mid-statement: nothing can tell how it would end
+        if status in (TRANS_INTRANS, TRANS_INERROR):
+            try:
+                client.execute("ROLLBACK", timeout=RESET_TIMEOUT)
+            except Exception:
+                return False
+        if self._reset is not None:
             try:
                 call_hook(self._reset, client)
             except Exception as exc:
                 log.warning("oxpg.Pool: reset(client) raised %r; the connection was closed", exc)
-                usable = False
+                return False
+        return True
+
+    def _put_back(self, slot: Slot, usable: bool) -> None:
+        client = slot.client
         with self._lock:
             if self._policy.lent.get(id(client)) is not slot and not self._closed:
                 return  # not lent by this pool's state (a parent's, returned after fork): forgotten

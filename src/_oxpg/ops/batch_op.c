@@ -306,9 +306,12 @@ static int results_read(OxpgClient *self, OxpgBatchOp *op, int rc)
     if (rc == 0)
         self->syncs_pending = 0;
     if (rc == 0 && oxpg_conn_encoding_changed(self)) {
-        /* The guard failed and the batch was rolled back; settling says why. */
+        /* The guard failed and the batch was rolled back: settling sets the encoding
+         * back and raises InterfaceError saying so. */
         oxpg_call_clear(call);
         Py_XDECREF(pending);
+        if (oxpg_wait_settle(self) == 0 && !PyErr_Occurred())
+            PyErr_SetString(self->st->InterfaceError, "client_encoding changed in the batch; nothing was committed");
         return -1;
     }
     if (pending != NULL) {

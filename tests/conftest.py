@@ -9,6 +9,7 @@ different superuser connection; it defaults to OXPG_TEST_DSN.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,14 @@ from oxpg.testing import TempCluster
 
 if TYPE_CHECKING:
     import oxpg
+
+
+# A shell that starts a job in the background without job control (`cmd &` in a
+# script) starts it with SIGINT ignored, and Python then leaves it ignored: Ctrl-C
+# tests (_thread.interrupt_main, SIGINT sent to a child script) would hang. The suite
+# needs Python's own handler, and child processes then inherit the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)

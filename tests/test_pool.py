@@ -298,7 +298,7 @@ def test_server_down_for_a_while_then_up(flavor: Flavor, cluster: Any, dsn: str)
         try:
             assert await v(pool.query_value("SELECT 1")) == 1
             cluster.stop_server()
-            threading.Timer(3.0, cluster.start_server).start()
+            threading.Timer(5.0, cluster.start_server).start()
             started = time.monotonic()
             values = []
             for _ in range(3):

@@ -148,15 +148,10 @@ class OxpgDriver(SyncDriver):
         return None
 
     def make_op(self, w: Workload) -> Op:
-        sql, c = w.sql, self.client
         if w.kind == "rows":
-            query = self.query
+            sql, query = w.sql, self.query  # query, or the tuple-rows method
             return lambda p: query(sql, *p)
-        if w.kind == "command":
-            execute = c.execute
-            return lambda p: execute(sql, *p)
-        executemany = c.executemany
-        return lambda rows: executemany(sql, rows)
+        return oxpg_op(self.client, w)
 
     def backend_pid(self) -> int | None:
         row = self.client.query("SELECT pg_backend_pid() AS pid")[0]
